@@ -1,0 +1,195 @@
+"""Turning an HTTP request into a batch of events.
+
+Three shapes arrive on the same URL: a wrapped Pub/Sub push envelope, an unwrapped push (the raw
+message data as the body, metadata in `x-goog-pubsub-*` headers), and events posted directly.
+The Content-Type header is not trusted: Pub/Sub sends unwrapped data with whatever it likes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from relay.events import GigsEvent, InvalidEvent, derived_event_id, json_kind, parse_event
+
+
+class Headers(Protocol):
+    """Request headers, looked up case-insensitively (Flask's, or a dict with lower-case keys)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+class MalformedRequest(Exception):
+    """The request is not something the relay can read; answered 400."""
+
+
+class RequestTooLarge(Exception):
+    """The request is over a size limit; answered 413."""
+
+
+@dataclass(frozen=True)
+class PubSubMessage:
+    """Where a batch came from, when it came from Pub/Sub."""
+
+    message_id: str | None = None
+    subscription: str | None = None
+    publish_time: str | None = None
+    delivery_attempt: int | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """One event of a batch: either valid (`event` set) or with the `problem` that makes it
+    undeliverable. `event_id` is the event's own id, or one derived from its content."""
+
+    position: int
+    raw: Any
+    event_id: str
+    event: GigsEvent | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The events of one request, in order, with the bytes they were decoded from."""
+
+    events: list[IncomingEvent]
+    data: bytes
+    source: PubSubMessage | None = None
+    # Set when the Pub/Sub message itself cannot be read: no event can be taken out of it.
+    unreadable: str | None = None
+
+
+def read_request(body: bytes, headers: Headers, *, max_events: int) -> Batch:
+    """Parse a request body into a batch, raising MalformedRequest for what is not a request
+    the relay understands. A readable request carrying an unreadable Pub/Sub message is a batch
+    with `unreadable` set: the message is poison, and the caller decides whether to park it."""
+    if not body.strip():
+        raise MalformedRequest("request body is empty")
+    unwrapped = _unwrapped_push_metadata(headers)
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        if unwrapped is not None:
+            return Batch([], body, unwrapped, unreadable=f"message data is not JSON: {exc}")
+        raise MalformedRequest(f"request body is not JSON: {exc}") from None
+
+    if _is_push_envelope(document):
+        return _read_envelope(document, max_events=max_events)
+    if isinstance(document, dict | list):
+        return _batch(document, body, unwrapped, max_events=max_events)
+    if unwrapped is not None:
+        return Batch([], body, unwrapped, unreadable=_not_events(document))
+    raise MalformedRequest(
+        "request body must be a JSON object (an event or a Pub/Sub push envelope) or an array "
+        f"of events, got {json_kind(document)}"
+    )
+
+
+def _is_push_envelope(document: object) -> bool:
+    if not isinstance(document, dict):
+        return False
+    if "message" in document:
+        return True
+    # Anything else with `subscription` and no event fields is an envelope that lost its message.
+    return "subscription" in document and "type" not in document
+
+
+def _read_envelope(envelope: dict[str, Any], *, max_events: int) -> Batch:
+    message = envelope.get("message")
+    if message is None:
+        raise MalformedRequest("Pub/Sub push envelope has no `message`")
+    if not isinstance(message, dict):
+        raise MalformedRequest(
+            f"Pub/Sub push envelope `message` must be an object, got {json_kind(message)}"
+        )
+    source = PubSubMessage(
+        message_id=_text(message.get("messageId") or message.get("message_id")),
+        subscription=_text(envelope.get("subscription")),
+        publish_time=_text(message.get("publishTime") or message.get("publish_time")),
+        delivery_attempt=_attempt(envelope.get("deliveryAttempt")),
+        attributes=_attributes(message.get("attributes")),
+    )
+    encoded = message.get("data")
+    if not encoded:
+        return Batch([], b"", source, unreadable="Pub/Sub message has no data")
+    if not isinstance(encoded, str):
+        return Batch([], b"", source, unreadable="Pub/Sub message `data` is not a base64 string")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return Batch([], encoded.encode(), source, unreadable="message data is not valid base64")
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Batch([], data, source, unreadable=f"message data is not JSON: {exc}")
+    if not isinstance(document, dict | list):
+        return Batch([], data, source, unreadable=_not_events(document))
+    return _batch(document, data, source, max_events=max_events)
+
+
+def _batch(
+    document: dict[str, Any] | list[Any],
+    data: bytes,
+    source: PubSubMessage | None,
+    *,
+    max_events: int,
+) -> Batch:
+    items = document if isinstance(document, list) else [document]
+    if len(items) > max_events:
+        raise RequestTooLarge(
+            f"request carries {len(items)} events, more than the limit of {max_events}"
+        )
+    return Batch([_incoming(position, raw) for position, raw in enumerate(items)], data, source)
+
+
+def _incoming(position: int, raw: object) -> IncomingEvent:
+    own_id = raw.get("id") if isinstance(raw, dict) else None
+    if isinstance(own_id, str) and own_id:
+        event_id = own_id
+    elif isinstance(raw, dict):
+        event_id = derived_event_id(raw, position=position)
+    else:
+        event_id = f"#{position}"
+    try:
+        return IncomingEvent(position, raw, event_id, event=parse_event(raw))
+    except InvalidEvent as exc:
+        return IncomingEvent(position, raw, event_id, problem=str(exc))
+
+
+def _unwrapped_push_metadata(headers: Headers) -> PubSubMessage | None:
+    message_id = headers.get("x-goog-pubsub-message-id")
+    if message_id is None:
+        return None
+    return PubSubMessage(
+        message_id=message_id,
+        subscription=headers.get("x-goog-pubsub-subscription-name"),
+        publish_time=headers.get("x-goog-pubsub-publish-time"),
+    )
+
+
+def _attributes(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _attempt(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _not_events(document: object) -> str:
+    return f"message data must be an event object or an array of events, got {json_kind(document)}"

@@ -1,0 +1,130 @@
+"""The relay's settings: read once from the environment, checked, errors naming the variable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Svix's own rule for application ids and uids.
+SVIX_ID_PATTERN = re.compile(r"^[a-zA-Z0-9\-_.]+$")
+
+
+class SettingsError(Exception):
+    """The environment does not hold a usable configuration; the message names each bad variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
+
+    svix_auth_token: SecretStr = Field(validation_alias="SVIX_AUTH_TOKEN", min_length=1)
+    svix_server_url: str | None = Field(default=None, validation_alias="SVIX_SERVER_URL")
+    svix_app_id: str | None = Field(default=None, validation_alias="SVIX_APP_ID")
+
+    # Time from the first attempt after which no new attempt to Svix starts: keep it well under the
+    # Pub/Sub ack deadline and the function timeout, with room for one Svix timeout on top.
+    time_budget_seconds: float = Field(
+        default=25.0, gt=0, le=540, alias="RELAY_TIME_BUDGET_SECONDS"
+    )
+    svix_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, alias="RELAY_SVIX_TIMEOUT_SECONDS"
+    )
+    max_in_flight: int = Field(default=16, ge=1, le=256, alias="RELAY_MAX_IN_FLIGHT")
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, alias="RELAY_MAX_REQUEST_BYTES"
+    )
+    max_events_per_request: int = Field(default=1000, ge=1, alias="RELAY_MAX_EVENTS_PER_REQUEST")
+    # Backoff for transient failures and for 429 answers that carry no Retry-After.
+    backoff_initial_seconds: float = Field(default=0.2, gt=0, alias="RELAY_BACKOFF_INITIAL_SECONDS")
+    backoff_max_seconds: float = Field(default=5.0, gt=0, alias="RELAY_BACKOFF_MAX_SECONDS")
+
+    log_format: Literal["json", "text"] = Field(default="json", alias="RELAY_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", alias="RELAY_LOG_LEVEL"
+    )
+    # Cloud Logging needs the project to link a log line to its trace.
+    gcp_project: str | None = Field(default=None, alias="GOOGLE_CLOUD_PROJECT")
+
+    parking_topic: str | None = Field(default=None, alias="RELAY_PARKING_TOPIC")
+
+    push_audience: str | None = Field(default=None, alias="RELAY_PUSH_AUDIENCE")
+    push_service_accounts: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset(), alias="RELAY_PUSH_SERVICE_ACCOUNTS"
+    )
+    push_certs_url: str = Field(
+        default="https://www.googleapis.com/oauth2/v1/certs", alias="RELAY_PUSH_CERTS_URL"
+    )
+
+    @field_validator(
+        "svix_server_url", "svix_app_id", "parking_topic", "push_audience", "gcp_project"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("svix_server_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8071")
+        return value.rstrip("/") if value else value
+
+    @field_validator("svix_app_id")
+    @classmethod
+    def _app_id(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 256 or not SVIX_ID_PATTERN.match(value)):
+            raise ValueError("must match ^[a-zA-Z0-9-_.]+$ and be at most 256 characters")
+        return value
+
+    @field_validator("parking_topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^projects/[^/]+/topics/[^/]+$", value):
+            raise ValueError("must be a full topic name: projects/PROJECT/topics/TOPIC")
+        return value
+
+    @field_validator("push_service_accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.backoff_initial_seconds > self.backoff_max_seconds:
+            raise ValueError(
+                "RELAY_BACKOFF_INITIAL_SECONDS must not exceed RELAY_BACKOFF_MAX_SECONDS"
+            )
+        if self.push_service_accounts and not self.push_audience:
+            raise ValueError("RELAY_PUSH_SERVICE_ACCOUNTS needs RELAY_PUSH_AUDIENCE")
+        return self
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check the settings; `environ` replaces the process environment (tests, tools)."""
+    try:
+        if environ is None:
+            return Settings()  # type: ignore[call-arg]  # filled from the environment
+        # Aliases are the variable names, so a mapping validates exactly like the environment.
+        return Settings.model_validate(
+            {k: v for k, v in environ.items() if k.startswith(("SVIX_", "RELAY_", "GOOGLE_"))}
+        )
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        variable = where.upper() if where != "settings" else where
+        if error["type"] == "missing":
+            problems.append(f"{variable} is required but not set")
+        else:
+            # Never echo the value back: it may be the token.
+            problems.append(f"{variable} is invalid: {error['msg']}")
+    return "invalid relay configuration: " + "; ".join(problems)

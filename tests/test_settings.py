@@ -1,0 +1,67 @@
+"""Settings: defaults, and errors that name the variable but never echo a secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from relay.settings import SettingsError, load_settings
+
+
+def test_only_the_token_is_required_and_defaults_are_sane():
+    settings = load_settings({"SVIX_AUTH_TOKEN": "sk_test"})
+    assert settings.svix_server_url is None
+    assert settings.svix_app_id is None
+    assert 0 < settings.time_budget_seconds < 60
+    assert settings.max_in_flight >= 1
+    assert settings.push_audience is None
+
+
+def test_a_missing_token_is_named():
+    with pytest.raises(SettingsError, match="SVIX_AUTH_TOKEN is required"):
+        load_settings({})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RELAY_TIME_BUDGET_SECONDS", "-1"),
+        ("RELAY_TIME_BUDGET_SECONDS", "soon"),
+        ("RELAY_MAX_IN_FLIGHT", "0"),
+        ("SVIX_SERVER_URL", "localhost:8071"),
+        ("SVIX_APP_ID", "app:with:colons"),
+        ("RELAY_LOG_FORMAT", "xml"),
+        ("RELAY_PARKING_TOPIC", "just-a-name"),
+    ],
+)
+def test_an_invalid_value_is_named(name: str, value: str):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"SVIX_AUTH_TOKEN": "sk_test", name: value})
+
+
+def test_the_token_never_appears_in_an_error_or_a_repr():
+    token = "sk_secret_value_123"
+    with pytest.raises(SettingsError) as error:
+        load_settings({"SVIX_AUTH_TOKEN": token, "RELAY_MAX_IN_FLIGHT": token})
+    assert token not in str(error.value)
+    assert token not in repr(load_settings({"SVIX_AUTH_TOKEN": token}))
+
+
+def test_blank_optional_values_are_unset_and_accounts_are_a_list():
+    settings = load_settings(
+        {
+            "SVIX_AUTH_TOKEN": "sk",
+            "SVIX_APP_ID": " ",
+            "RELAY_PUSH_AUDIENCE": "https://relay.example",
+            "RELAY_PUSH_SERVICE_ACCOUNTS": "a@p.iam.gserviceaccount.com, b@p.iam.gserviceaccount.com",
+        }
+    )
+    assert settings.svix_app_id is None
+    assert settings.push_service_accounts == {
+        "a@p.iam.gserviceaccount.com",
+        "b@p.iam.gserviceaccount.com",
+    }
+
+
+def test_accounts_without_an_audience_are_refused():
+    with pytest.raises(SettingsError, match="RELAY_PUSH_AUDIENCE"):
+        load_settings({"SVIX_AUTH_TOKEN": "sk", "RELAY_PUSH_SERVICE_ACCOUNTS": "a@b"})
