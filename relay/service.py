@@ -1,0 +1,289 @@
+"""The relay's service layer: every event of a batch becomes one Svix message, or a reason.
+
+It maps events to messages, sends them (concurrently, with a bounded number in flight), retries
+what a retry can fix within the request's time budget, parks what it cannot, logs one line per
+event, and hands back the results; `outcomes.answer_for` turns them into the HTTP answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
+from relay.events import InvalidEvent
+from relay.intake import Batch, IncomingEvent, PubSubMessage
+from relay.logs import TRACE_FIELD, fields, log
+from relay.messages import MAX_PAYLOAD_BYTES, OutgoingMessage, PayloadTooLarge, to_message
+from relay.outcomes import Answer, EventResult, Outcome, answer_for
+from relay.parking import ParkedEvent, ParkingFailed, ParkingLot
+from relay.rate_gate import RateLimitGate
+from relay.svix_sender import (
+    MessageSender,
+    PermanentFailure,
+    RateLimited,
+    SendFailure,
+    ServiceRefused,
+    TransientFailure,
+)
+
+RETRYABLE = (TransientFailure, RateLimited, ServiceRefused)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    time_budget: float  # seconds from the request's start after which no attempt starts
+    backoff_initial: float
+    backoff_max: float
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        sender: MessageSender,
+        gate: RateLimitGate,
+        policy: RetryPolicy,
+        max_in_flight: int,
+        fixed_app_id: str | None = None,
+        parking: ParkingLot | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sender = sender
+        self._gate = gate
+        self._policy = policy
+        self._fixed_app_id = fixed_app_id
+        self._parking = parking
+        self._clock = clock
+        self._sleep = sleep
+        self._max_in_flight = max_in_flight
+        self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="relay-send")
+        self._rng = random.Random()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def handle(self, batch: Batch, *, trace: str | None = None) -> Answer:
+        """Deliver every event of the batch and decide the answer."""
+        if batch.unreadable is not None:
+            return self._unreadable(batch, trace)
+        deadline = self._clock() + self._policy.time_budget
+        # No payload can reach Svix's limit unless the request itself is that large.
+        check_size = len(batch.data) > MAX_PAYLOAD_BYTES * 0.9
+
+        def one(incoming: IncomingEvent) -> EventResult:
+            return self._relay_event(incoming, batch, deadline, check_size, trace)
+
+        if len(batch.events) <= 1:
+            results = [one(incoming) for incoming in batch.events]
+        else:
+            results = list(self._pool.map(one, batch.events))
+        return answer_for(results, retry_after=self._gate.remaining())
+
+    def _relay_event(
+        self,
+        incoming: IncomingEvent,
+        batch: Batch,
+        deadline: float,
+        check_size: bool,
+        trace: str | None,
+    ) -> EventResult:
+        started = self._clock()
+        unsent = EventResult(
+            incoming.position,
+            incoming.event_id,
+            Outcome.REJECTED,
+            event_type=incoming.event.type if incoming.event else None,
+        )
+        try:
+            message = to_message(incoming, fixed_app_id=self._fixed_app_id, check_size=check_size)
+        except InvalidEvent as exc:
+            status = 413 if isinstance(exc, PayloadTooLarge) else None
+            result = self._permanent(unsent, incoming, batch, str(exc), status=status)
+        else:
+            result = self._send(
+                replace(unsent, app_id=message.app_id), incoming, message, deadline, batch, trace
+            )
+        self._log(result, batch.source, trace, self._clock() - started)
+        return result
+
+    def _send(
+        self,
+        unsent: EventResult,
+        incoming: IncomingEvent,
+        message: OutgoingMessage,
+        deadline: float,
+        batch: Batch,
+        trace: str | None,
+    ) -> EventResult:
+        attempts = 0
+        try:
+            for attempt in self._retrying(message, deadline, trace):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    if not self._gate.wait(deadline):
+                        raise RateLimited(
+                            "Svix rate limit window ends after the time budget", retry_after=None
+                        )
+                    accepted = self._sender.send(message)
+            self._gate.record_success()
+        except PermanentFailure as exc:
+            tried = replace(unsent, attempts=attempts)
+            return self._permanent(tried, incoming, batch, exc.reason, status=exc.status)
+        except SendFailure as exc:
+            outcome = Outcome.RATE_LIMITED if isinstance(exc, RateLimited) else Outcome.FAILED
+            return replace(
+                unsent, outcome=outcome, reason=exc.reason, attempts=attempts, status=exc.status
+            )
+        return replace(
+            unsent,
+            outcome=Outcome.DUPLICATE if accepted.already_existed else Outcome.DELIVERED,
+            svix_message_id=accepted.svix_message_id,
+            attempts=attempts,
+        )
+
+    def _retrying(self, message: OutgoingMessage, deadline: float, trace: str | None) -> Retrying:
+        def wait(state: RetryCallState) -> float:
+            failure = state.outcome.exception() if state.outcome else None
+            if isinstance(failure, RateLimited):
+                # The gate makes every sender of the process wait, this one included.
+                return self._gate.close_for(failure.retry_after)
+            ceiling = min(
+                self._policy.backoff_max,
+                self._policy.backoff_initial * 2 ** (state.attempt_number - 1),
+            )
+            return self._rng.uniform(ceiling / 2, ceiling)
+
+        def stop(state: RetryCallState) -> bool:
+            upcoming = state.upcoming_sleep or 0.0
+            return self._clock() + upcoming >= deadline
+
+        def before_sleep(state: RetryCallState) -> None:
+            failure = state.outcome.exception() if state.outcome else None
+            level = logging.ERROR if isinstance(failure, ServiceRefused) else logging.WARNING
+            log.log(
+                level,
+                "retrying event %s in %.2fs after attempt %d: %s",
+                message.event_id,
+                state.upcoming_sleep,
+                state.attempt_number,
+                failure,
+                extra=fields(
+                    event_id=message.event_id,
+                    event_type=message.event_type,
+                    app_id=message.app_id,
+                    attempt=state.attempt_number,
+                    retry_in_seconds=round(state.upcoming_sleep, 3),
+                    svix_status=getattr(failure, "status", None),
+                    **{TRACE_FIELD: trace},
+                ),
+            )
+
+        return Retrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            wait=wait,
+            stop=stop,
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+
+    def _permanent(
+        self,
+        unsent: EventResult,
+        incoming: IncomingEvent,
+        batch: Batch,
+        reason: str,
+        *,
+        status: int | None,
+    ) -> EventResult:
+        rejected = replace(unsent, outcome=Outcome.REJECTED, reason=reason, status=status)
+        if self._parking is None:
+            return rejected
+        try:
+            self._parking.park(_parked(incoming, batch, reason))
+        except ParkingFailed as exc:
+            log.error("%s", exc, exc_info=True, extra=fields(event_id=incoming.event_id))
+            return replace(
+                rejected, outcome=Outcome.FAILED, reason=f"{reason}; and parking it failed: {exc}"
+            )
+        return replace(rejected, outcome=Outcome.PARKED)
+
+    def _unreadable(self, batch: Batch, trace: str | None) -> Answer:
+        """A Pub/Sub message no event can be read from: park it whole, or refuse it."""
+        reason = batch.unreadable or "unreadable message"
+        message_id = batch.source.message_id if batch.source else None
+        label = f"message {message_id}" if message_id else "request"
+        if self._parking is None:
+            self._log_line(logging.ERROR, f"{label} rejected: {reason}", batch.source, trace)
+            return Answer(400, {"error": reason})
+        attributes = dict(batch.source.attributes) if batch.source else {}
+        try:
+            self._parking.park(
+                ParkedEvent(
+                    batch.data, reason, event_id=f"message:{message_id}", attributes=attributes
+                )
+            )
+        except ParkingFailed as exc:
+            log.error("%s", exc, exc_info=True)
+            return Answer(503, {"error": f"{reason}; and parking it failed: {exc}"})
+        self._log_line(logging.ERROR, f"{label} parked: {reason}", batch.source, trace)
+        return Answer(200, {"counts": {"parked": 1}, "events": [], "parked": reason})
+
+    def _log(
+        self, result: EventResult, source: PubSubMessage | None, trace: str | None, took: float
+    ) -> None:
+        level = {
+            Outcome.DELIVERED: logging.INFO,
+            Outcome.DUPLICATE: logging.INFO,
+            Outcome.RATE_LIMITED: logging.WARNING,
+        }.get(result.outcome, logging.ERROR)
+        text = f"event {result.event_id} {result.outcome.value}"
+        if result.reason:
+            text = f"{text}: {result.reason}"
+        log.log(
+            level,
+            text,
+            extra=fields(
+                event_id=result.event_id,
+                event_type=result.event_type,
+                app_id=result.app_id,
+                outcome=result.outcome.value,
+                svix_message_id=result.svix_message_id,
+                attempts=result.attempts,
+                latency_ms=round(took * 1000, 1),
+                svix_status=result.status,
+                reason=result.reason,
+                **_source_fields(source),
+                **{TRACE_FIELD: trace},
+            ),
+        )
+
+    def _log_line(
+        self, level: int, text: str, source: PubSubMessage | None, trace: str | None
+    ) -> None:
+        log.log(level, text, extra=fields(**_source_fields(source), **{TRACE_FIELD: trace}))
+
+
+def _source_fields(source: PubSubMessage | None) -> dict[str, object]:
+    if source is None:
+        return {}
+    return {
+        "pubsub_message_id": source.message_id,
+        "pubsub_subscription": source.subscription,
+        "delivery_attempt": source.delivery_attempt,
+    }
+
+
+def _parked(incoming: IncomingEvent, batch: Batch, reason: str) -> ParkedEvent:
+    alone = len(batch.events) == 1 and batch.data
+    data = batch.data if alone else json.dumps(incoming.raw, ensure_ascii=False).encode()
+    attributes = dict(batch.source.attributes) if batch.source else {}
+    return ParkedEvent(data, reason, event_id=incoming.event_id, attributes=attributes)
