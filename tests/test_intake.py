@@ -14,7 +14,11 @@ EVENT = own_events()["user-created"]
 
 
 def read(body: bytes | str | object, headers: dict[str, str] | None = None, max_events: int = 100):
-    raw = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    raw = (
+        body
+        if isinstance(body, bytes)
+        else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    )
     return read_request(raw, headers or {}, max_events=max_events)
 
 

@@ -6,10 +6,15 @@ import copy
 
 import pytest
 
-from relay.events import InvalidEvent, public_payload
+from relay.events import InvalidEvent, parse_event, public_payload
 from relay.intake import IncomingEvent
-from relay.events import parse_event
-from relay.messages import MAX_PAYLOAD_BYTES, PayloadTooLarge, idempotency_key, svix_event_id, to_message
+from relay.messages import (
+    MAX_PAYLOAD_BYTES,
+    PayloadTooLarge,
+    idempotency_key,
+    svix_event_id,
+    to_message,
+)
 from tests.conftest import own_events
 
 EVENTS = own_events()
@@ -28,7 +33,9 @@ def test_routes_by_project_and_asks_svix_to_create_the_application():
 
 
 def test_a_fixed_application_wins_over_the_project():
-    message = to_message(incoming(EVENTS["user-created"]), fixed_app_id="app_fixed", check_size=True)
+    message = to_message(
+        incoming(EVENTS["user-created"]), fixed_app_id="app_fixed", check_size=True
+    )
     assert message.app_id == "app_fixed"
     assert message.create_app_named is None
 

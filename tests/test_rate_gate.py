@@ -25,7 +25,11 @@ class FakeTime:
 
 def gate(time: FakeTime) -> RateLimitGate:
     return RateLimitGate(
-        initial_backoff=0.5, max_backoff=4.0, clock=time.clock, sleep=time.sleep, rng=random.Random(1)
+        initial_backoff=0.5,
+        max_backoff=4.0,
+        clock=time.clock,
+        sleep=time.sleep,
+        rng=random.Random(1),
     )
 
 

@@ -47,12 +47,13 @@ def test_the_token_never_appears_in_an_error_or_a_repr():
 
 
 def test_blank_optional_values_are_unset_and_accounts_are_a_list():
+    accounts = "a@p.iam.gserviceaccount.com,  b@p.iam.gserviceaccount.com"
     settings = load_settings(
         {
             "SVIX_AUTH_TOKEN": "sk",
             "SVIX_APP_ID": " ",
             "RELAY_PUSH_AUDIENCE": "https://relay.example",
-            "RELAY_PUSH_SERVICE_ACCOUNTS": "a@p.iam.gserviceaccount.com, b@p.iam.gserviceaccount.com",
+            "RELAY_PUSH_SERVICE_ACCOUNTS": accounts,
         }
     )
     assert settings.svix_app_id is None

@@ -1,0 +1,93 @@
+"""The composition root: the one place that turns settings into a wired relay.
+
+Tests and tools build their own relay from here with other adapters (a sender that talks to the
+local Svix emulator, a parking lot of their own) instead of patching anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from relay.logs import configure_logging, log
+from relay.parking import ParkingLot, PubSubParkingLot
+from relay.push_auth import PushAuthenticator
+from relay.rate_gate import RateLimitGate
+from relay.service import Relay, RetryPolicy
+from relay.settings import Settings, load_settings
+from relay.svix_sender import MessageSender, SvixSender
+
+
+@dataclass(frozen=True)
+class Application:
+    """What an entry point needs: the settings, the service, and the caller check if any."""
+
+    settings: Settings
+    relay: Relay
+    authenticator: PushAuthenticator | None
+
+
+def build_relay(
+    settings: Settings,
+    *,
+    sender: MessageSender | None = None,
+    parking: ParkingLot | None = None,
+) -> Relay:
+    if sender is None:
+        sender = SvixSender(
+            token=settings.svix_auth_token.get_secret_value(),
+            server_url=settings.svix_server_url,
+            timeout_seconds=settings.svix_timeout_seconds,
+        )
+    if parking is None and settings.parking_topic:
+        parking = PubSubParkingLot(settings.parking_topic)
+    return Relay(
+        sender=sender,
+        gate=RateLimitGate(
+            initial_backoff=settings.backoff_initial_seconds,
+            max_backoff=settings.backoff_max_seconds,
+        ),
+        policy=RetryPolicy(
+            time_budget=settings.time_budget_seconds,
+            backoff_initial=settings.backoff_initial_seconds,
+            backoff_max=settings.backoff_max_seconds,
+        ),
+        max_in_flight=settings.max_in_flight,
+        fixed_app_id=settings.svix_app_id,
+        parking=parking,
+    )
+
+
+def build_authenticator(settings: Settings) -> PushAuthenticator | None:
+    if not settings.push_audience:
+        return None
+    return PushAuthenticator(
+        audience=settings.push_audience,
+        allowed_service_accounts=settings.push_service_accounts,
+        certs_url=settings.push_certs_url,
+    )
+
+
+def application_from_environment() -> Application:
+    """Read the settings once, set up logging, and wire the relay: called at start-up."""
+    settings = load_settings()
+    configure_logging(
+        fmt=settings.log_format,
+        level=settings.log_level,
+        secrets=[settings.svix_auth_token.get_secret_value()],
+    )
+    application = Application(settings, build_relay(settings), build_authenticator(settings))
+    log.log(
+        logging.INFO,
+        "relay started: %s; %s; %s",
+        f"Svix application {settings.svix_app_id}"
+        if settings.svix_app_id
+        else "one Svix application per event project",
+        f"parking topic {settings.parking_topic}"
+        if settings.parking_topic
+        else "no parking topic: permanent failures are answered 4xx",
+        f"checking push tokens for audience {settings.push_audience}"
+        if settings.push_audience
+        else "push authentication is left to the platform (RELAY_PUSH_AUDIENCE unset)",
+    )
+    return application

@@ -1,0 +1,141 @@
+"""Shared fixtures: the local Svix emulator, the relay loaded as the platform loads it, events."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from svix_emulator.testing import RunningEmulator
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+OWN_EVENTS = ROOT / "tests" / "data" / "events"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or a skip that says why the test cannot run without it."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {Path('..', 'shared', *parts)}, which is absent in this checkout")
+    return path
+
+
+def own_events() -> dict[str, dict[str, Any]]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(OWN_EVENTS.glob("*.json"))}
+
+
+def push_envelope(
+    data: object,
+    *,
+    message_id: str = "1001",
+    attributes: dict[str, str] | None = None,
+    delivery_attempt: int | None = None,
+) -> dict[str, Any]:
+    """A wrapped Pub/Sub push body, as Pub/Sub sends it."""
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    message: dict[str, Any] = {
+        "data": base64.b64encode(raw).decode(),
+        "attributes": attributes or {},
+        "messageId": message_id,
+        "message_id": message_id,
+        "publishTime": "2026-11-28T10:00:00.000Z",
+        "publish_time": "2026-11-28T10:00:00.000Z",
+    }
+    envelope: dict[str, Any] = {
+        "message": message,
+        "subscription": "projects/test-project/subscriptions/gigs-events-svix-relay",
+    }
+    if delivery_attempt is not None:
+        envelope["deliveryAttempt"] = delivery_attempt
+    return envelope
+
+
+@pytest.fixture(scope="session")
+def svix_server() -> Iterator[RunningEmulator]:
+    from svix_emulator.testing import start_emulator
+
+    with start_emulator(seed=1234) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def svix(svix_server: RunningEmulator) -> RunningEmulator:
+    """The emulator, emptied and without faults for this test."""
+    svix_server.reset()
+    return svix_server
+
+
+@pytest.fixture
+def relay_env(svix: RunningEmulator) -> dict[str, str]:
+    """Settings for a relay that talks to the emulator, with budgets small enough for tests."""
+    return {
+        "SVIX_AUTH_TOKEN": svix.token,
+        "SVIX_SERVER_URL": svix.url,
+        "RELAY_TIME_BUDGET_SECONDS": "3",
+        "RELAY_SVIX_TIMEOUT_SECONDS": "1",
+        "RELAY_BACKOFF_INITIAL_SECONDS": "0.02",
+        "RELAY_BACKOFF_MAX_SECONDS": "0.2",
+        "RELAY_MAX_IN_FLIGHT": "8",
+        "GOOGLE_CLOUD_PROJECT": "test-project",
+    }
+
+
+RelayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def make_relay(
+    monkeypatch: pytest.MonkeyPatch, relay_env: dict[str, str]
+) -> Iterator[RelayFactory]:
+    """Load main.py the way functions-framework does, with the given settings on top of
+    `relay_env`, and return a Flask test client for the `relay` function."""
+    import functions_framework
+
+    loaded: list[Any] = []
+
+    def make(target: str = "relay", **overrides: str) -> Any:
+        for name in list(relay_env) + list(overrides):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in {**relay_env, **overrides}.items():
+            monkeypatch.setenv(name, value)
+        app = functions_framework.create_app(target, str(ROOT / "main.py"))
+        loaded.append(sys.modules["main"].APP)
+        client = app.test_client()
+        client.application_state = sys.modules["main"].APP
+        return client
+
+    yield make
+    for application in loaded:
+        application.relay.close()
+
+
+@pytest.fixture
+def relay(make_relay: RelayFactory) -> Any:
+    return make_relay()
+
+
+@pytest.fixture(scope="session")
+def pubsub() -> Iterator[Any]:
+    """The Pub/Sub emulator for the session, or a skip that says why it is not there."""
+    from tests.pubsub_emulator import PubSubEmulator, emulator_unavailable_reason
+
+    reason = emulator_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with PubSubEmulator() as emulator:
+        yield emulator
+
+
+_names = iter(range(1, 1_000_000))
+
+
+def unique_name(prefix: str) -> str:
+    """Topic and subscription names that no other test of the session uses."""
+    return f"{prefix}-{next(_names)}"

@@ -1,0 +1,90 @@
+"""Whatever arrives, the relay answers with JSON and a deliberate status: never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import own_events
+
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+ALLOWED = {200, 400, 404, 405, 413, 422, 429, 503}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "object": st.just("event") | json_values,
+        "id": st.text(max_size=30) | json_values,
+        "type": st.sampled_from(["user.created", "com.gigs.user.created", "", "bad type"])
+        | json_values,
+        "project": st.sampled_from(["acme-mobile", "", "a/b"]) | json_values,
+        "data": json_values,
+        "time": json_values,
+    },
+)
+
+
+def check(response: Any) -> None:
+    assert response.status_code in ALLOWED, (response.status_code, response.get_data()[:300])
+    body = response.get_json()
+    assert isinstance(body, dict)
+    if response.status_code != 200:
+        assert "error" in body
+
+
+@FUZZ
+@given(body=st.binary(max_size=300))
+def test_arbitrary_bytes(relay: Any, body: bytes) -> None:
+    check(relay.post("/", data=body))
+
+
+@FUZZ
+@given(document=json_values)
+def test_arbitrary_json(relay: Any, document: object) -> None:
+    check(relay.post("/", data=json.dumps(document)))
+
+
+@FUZZ
+@given(events=st.lists(event_like, max_size=3), wrap=st.booleans(), extra=json_values)
+def test_event_shaped_json_wrapped_or_not(
+    relay: Any, events: list, wrap: bool, extra: object
+) -> None:
+    body: object = events
+    if wrap:
+        body = {
+            "message": {
+                "data": base64.b64encode(json.dumps(events).encode()).decode(),
+                "attributes": extra,
+            },
+            "subscription": extra,
+            "deliveryAttempt": extra,
+        }
+    check(relay.post("/notifications", data=json.dumps(body)))
+
+
+@FUZZ
+@given(data=st.binary(max_size=200), message_id=json_values)
+def test_arbitrary_pubsub_data(relay: Any, data: bytes, message_id: object) -> None:
+    envelope = {"message": {"data": base64.b64encode(data).decode(), "messageId": message_id}}
+    check(relay.post("/", data=json.dumps(envelope)))
+
+
+def test_a_known_event_still_goes_through_after_fuzzing(relay: Any, svix: Any) -> None:
+    event = own_events()["user-created"]
+    assert relay.post("/", data=json.dumps(event)).status_code == 200
+    assert len(svix.messages()) == 1
