@@ -82,20 +82,25 @@ class RedactSecrets(logging.Filter):
 
 
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever sys.stdout is at the time of the line, not at start-up."""
+    """Writes to whatever sys.stdout (or stderr) is at the time of the line, not at start-up."""
+
+    def __init__(self, *, to_stderr: bool = False) -> None:
+        self._to_stderr = to_stderr
+        super().__init__()
 
     @property
     def stream(self) -> Any:
-        return sys.stdout
+        return sys.stderr if self._to_stderr else sys.stdout
 
     @stream.setter
     def stream(self, _value: Any) -> None:
         pass
 
 
-def configure_logging(*, fmt: str, level: str, secrets: list[str]) -> None:
-    """Send the relay's log lines to stdout, where Cloud Run's agent picks them up."""
-    handler = StdoutHandler()
+def configure_logging(*, fmt: str, level: str, secrets: list[str], to_stderr: bool = False) -> None:
+    """Send the relay's log lines to stdout, where Cloud Run's agent picks them up (or to
+    stderr, for command-line tools whose stdout is their report)."""
+    handler = StdoutHandler(to_stderr=to_stderr)
     handler.setFormatter(TextFormatter() if fmt == "text" else CloudLoggingFormatter())
     handler.addFilter(RedactSecrets(secrets))
     log.handlers[:] = [handler]

@@ -1,0 +1,33 @@
+"""Listing the messages Svix holds for an application, page by page, for reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from relay.operations import SvixMessage
+
+
+def list_messages(
+    *, token: str, server_url: str | None, app_id: str, since: datetime, until: datetime
+) -> Iterator[SvixMessage]:
+    from svix.api import MessageListOptions, Svix, SvixOptions
+
+    svix = Svix(token, SvixOptions(server_url=server_url))
+    iterator: str | None = None
+    while True:
+        page = svix.message.list(
+            app_id,
+            MessageListOptions(limit=250, iterator=iterator, after=since, before=until),
+        )
+        for message in page.data:
+            yield SvixMessage(
+                app_id=app_id,
+                svix_id=message.id,
+                event_id=message.event_id,
+                event_type=message.event_type,
+                timestamp=message.timestamp,
+            )
+        if page.done or not page.iterator:
+            return
+        iterator = page.iterator
