@@ -29,11 +29,12 @@ from relay.svix_sender import (
     PermanentFailure,
     RateLimited,
     SendFailure,
-    ServiceRefused,
     TransientFailure,
 )
 
-RETRYABLE = (TransientFailure, RateLimited, ServiceRefused)
+# A refused token or unknown application is not retried within the request (it will not fix
+# itself in seconds) but still answered 503: the message comes back once the deployment is fixed.
+RETRYABLE = (TransientFailure, RateLimited)
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,8 @@ class Relay:
 
         def before_sleep(state: RetryCallState) -> None:
             failure = state.outcome.exception() if state.outcome else None
-            level = logging.ERROR if isinstance(failure, ServiceRefused) else logging.WARNING
             log.log(
-                level,
+                logging.WARNING,
                 "retrying event %s in %.2fs after attempt %d: %s",
                 message.event_id,
                 state.upcoming_sleep,

@@ -206,9 +206,10 @@ def test_a_payload_over_one_mebibyte_answers_413(relay: Any, svix: Any):
 
 
 def test_invalid_credentials_answer_503_and_log_an_error(make_relay: Any, svix: Any, capsys: Any):
-    relay = make_relay(**ONE_ATTEMPT, SVIX_AUTH_TOKEN="sk_wrong_token_for_test")
+    relay = make_relay(SVIX_AUTH_TOKEN="sk_wrong_token_for_test")
     response = post(relay, push_envelope(USER))
     assert response.status_code == 503
+    assert svix.stats()["unauthorized"] == 1  # not retried: a token does not fix itself in seconds
     assert "credentials" in response.get_json()["events"][0]["reason"]
     assert "sk_wrong_token_for_test" not in response.get_data(as_text=True)
     lines = [
