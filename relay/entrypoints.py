@@ -68,14 +68,23 @@ def _answer(app: Application, request: flask.Request) -> Answer:
 def handle_cloud_event(app: Application, data: Any) -> None:
     """The Eventarc variant: a CloudEvent whose data is a Pub/Sub push envelope. Returning acks;
     raising makes Eventarc redeliver (with --retry), so only what must come back raises."""
-    body = json.dumps(data).encode() if not isinstance(data, bytes) else data
+    if not isinstance(data, dict) or "message" not in data:
+        # No Pub/Sub message in it: nothing a redelivery could ever deliver.
+        log.error("CloudEvent dropped: its data is not a Pub/Sub message envelope")
+        return
     try:
-        batch = read_request(body, {}, max_events=app.settings.max_events_per_request)
+        batch = read_request(
+            json.dumps(data).encode(), {}, max_events=app.settings.max_events_per_request
+        )
     except (MalformedRequest, RequestTooLarge) as exc:
-        log.error("CloudEvent dropped, it holds no Pub/Sub message: %s", exc)
+        log.error("CloudEvent dropped: %s", exc)
         return
     answer = app.relay.handle(batch)
     if answer.status != 200:
+        log.error(
+            "relay answered %d for a CloudEvent; raising so that Eventarc delivers it again",
+            answer.status,
+        )
         raise RedeliveryNeeded(answer)
 
 
