@@ -1,0 +1,117 @@
+"""`python -m bench`: the relay's benchmark (see bench/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from bench.config import SCENARIOS, BenchConfig, production_threads
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return value
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"choose from {','.join(SCENARIOS)} (got {', '.join(unknown) or 'nothing'})"
+        )
+    return chosen
+
+
+def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark the relay against a local Svix emulator, each figure beside its "
+        "baseline, with PASS/FAIL against the project's targets.",
+    )
+    add = parser.add_argument
+    add("--clients", type=_positive_int, default=32, help="concurrent clients (32)")
+    add("--seconds", type=_positive_float, default=10.0, help="timed window per load run (10)")
+    add("--latency-ms", type=float, default=25.0, help="Svix emulator latency per call (25)")
+    add("--rate", type=_positive_float, default=100.0, help="Svix rate limit, messages/s (100)")
+    add(
+        "--threads",
+        type=_positive_int,
+        default=production_threads(),
+        help=f"gunicorn THREADS, as deploy.sh sets from CONCURRENCY ({production_threads()})",
+    )
+    add(
+        "--max-in-flight",
+        type=_positive_int,
+        default=None,
+        help="RELAY_MAX_IN_FLIGHT (default: THREADS, as deploy.sh sets it)",
+    )
+    add(
+        "--only",
+        type=_scenarios,
+        default=SCENARIOS,
+        help=f"comma list of scenarios ({','.join(SCENARIOS)}; default all)",
+    )
+    add(
+        "--coldstart-repeats",
+        type=_positive_int,
+        default=3,
+        help="cold starts of each variant; the median is judged (3)",
+    )
+    add(
+        "--profile",
+        action="store_true",
+        help="one more relay run with py-spy on the gunicorn worker (needs py-spy and ptrace)",
+    )
+    add("--output", type=Path, default=None, help="JSON path (bench/results/latest.json)")
+    args = parser.parse_args(argv)
+    if args.latency_ms < 0:
+        parser.error("--latency-ms must not be negative")
+    config = BenchConfig(
+        clients=args.clients,
+        seconds=args.seconds,
+        latency_ms=args.latency_ms,
+        rate=args.rate,
+        threads=args.threads,
+        max_in_flight=args.max_in_flight,
+        only=args.only,
+        profile=args.profile,
+        coldstart_repeats=args.coldstart_repeats,
+    )
+    if args.output is not None:
+        config = BenchConfig(**{**config.__dict__, "output": args.output.resolve()})
+    return config
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    # SIGTERM unwinds like Ctrl-C, so every server this run started is stopped on the way out.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    from bench.runner import main as run_main
+
+    try:
+        return run_main(config)
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""The verdicts against the project's targets, the printed table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    text: str  # how the target reads in the table
+    value: float | None
+    limit: float
+    higher_is_better: bool
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "n/a"
+        ok = self.value >= self.limit if self.higher_is_better else self.value <= self.limit
+        return "PASS" if ok else "FAIL"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"target": self.text, "value": self.value, "verdict": self.verdict}
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    value: Any = results
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    out: list[Target] = []
+    if "throughput" in results:
+        relay = _get(results, "throughput", "relay", "ok_per_second")
+        floor = _get(results, "throughput", "floor", "ok_per_second")
+        out.append(Target("throughput", "relay/floor >= 0.80", _ratio(relay, floor), 0.8, True))
+    if "cpu" in results:
+        out.append(
+            Target("cpu", "relay/hello CPU <= 2.00", _get(results, "cpu", "ratio"), 2.0, False)
+        )
+    if "batch" in results:
+        out.append(
+            Target("batch", "batch/single <= 5.0", _get(results, "batch", "ratio"), 5.0, False)
+        )
+    if "ratelimit" in results:
+        limit = results["ratelimit"]
+        out.append(
+            Target(
+                "ratelimit_delivered",
+                "delivered/R >= 0.90",
+                limit.get("delivered_share_of_limit"),
+                0.9,
+                True,
+            )
+        )
+        out.append(
+            Target(
+                "ratelimit_429s",
+                "Svix 429s per delivered <= 0.20",
+                limit.get("svix_429_per_delivered"),
+                0.2,
+                False,
+            )
+        )
+    if "coldstart" in results:
+        out.append(
+            Target(
+                "coldstart",
+                "relay/hello-svix <= 1.20",
+                _get(results, "coldstart", "ratio_to_hello_svix"),
+                1.2,
+                False,
+            )
+        )
+    return out
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _row(*cells: Any) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def render(results: dict[str, Any], config: dict[str, Any]) -> str:
+    verdicts = {t.name: t for t in targets(results)}
+
+    def judged(name: str) -> tuple[str, str]:
+        target = verdicts.get(name)
+        return (target.text, target.verdict) if target else ("", "")
+
+    lines = [
+        f"Relay benchmark: C={config['clients']} clients, T={_fmt(config['seconds'])} s, "
+        f"Svix latency {_fmt(config['latency_ms'])} ms, gunicorn THREADS={config['threads']}, "
+        f"RELAY_MAX_IN_FLIGHT={config['max_in_flight']}, rate limit R={_fmt(config['rate'])}/s",
+        "",
+        _row("Scenario", "Figure", "Relay", "Baseline", "Ratio", "Target", "Result"),
+        _row(*["---"] * 7),
+    ]
+    throughput = results.get("throughput")
+    if throughput:
+        relay, floor = throughput["relay"], throughput["floor"]
+        lines.append(
+            _row(
+                "1 throughput",
+                "events/s (floor: SDK direct)",
+                _fmt(relay["ok_per_second"]),
+                _fmt(floor["ok_per_second"]),
+                _fmt(_ratio(relay["ok_per_second"], floor["ok_per_second"]), 2),
+                *judged("throughput"),
+            )
+        )
+        for q in ("p50_ms", "p99_ms"):
+            lines.append(
+                _row(
+                    "",
+                    f"{q[:3]} latency ms",
+                    _fmt(relay[q]),
+                    _fmt(floor[q]),
+                    _fmt(_ratio(relay[q], floor[q]), 2),
+                    "",
+                    "",
+                )
+            )
+        lines.append(
+            _row(
+                "",
+                "load generator CPU (cores)",
+                _fmt(relay["load_generator_cpu_share_of_core"], 2),
+                _fmt(floor["load_generator_cpu_share_of_core"], 2),
+                "",
+                "",
+                "",
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "other processes' CPU (cores)",
+                _fmt(relay["other_processes_cpu_cores"], 2),
+                _fmt(floor["other_processes_cpu_cores"], 2),
+                "",
+                "",
+                "",
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "non-200 answers / errors",
+                _fmt(relay["completed"] - relay["ok"]),
+                _fmt(floor["completed"] - floor["ok"]),
+                "",
+                "",
+                "",
+            )
+        )
+    cpu = results.get("cpu")
+    if cpu:
+        lines.append(
+            _row(
+                "2 CPU",
+                "CPU s per 1,000 (baseline: hello-world)",
+                _fmt(cpu["relay_cpu_seconds_per_1000"], 3),
+                _fmt(cpu["hello_cpu_seconds_per_1000"], 3),
+                _fmt(cpu["ratio"], 2),
+                *judged("cpu"),
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "requests/s during the window",
+                _fmt(cpu["relay"]["ok_per_second"]),
+                _fmt(cpu["hello"]["ok_per_second"]),
+                "",
+                "",
+                "",
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "server tree CPU (cores)",
+                _fmt(cpu["relay"]["server_cpu_seconds"] / cpu["relay"]["window_seconds"], 2),
+                _fmt(cpu["hello"]["server_cpu_seconds"] / cpu["hello"]["window_seconds"], 2),
+                "",
+                "",
+                "",
+            )
+        )
+        floor_client = _get(results, "throughput", "floor")
+        if floor_client and floor_client.get("ok"):
+            per_1000 = floor_client["load_generator_cpu_seconds"] / floor_client["ok"] * 1000
+            lines.append(
+                _row(
+                    "",
+                    "svix SDK client CPU s per 1,000 (the floor's own process)",
+                    "",
+                    _fmt(per_1000, 3),
+                    "",
+                    "",
+                    "",
+                )
+            )
+    batch = results.get("batch")
+    if batch:
+        lines.append(
+            _row(
+                "3 batch",
+                f"{batch['batch_size']}-event request ms (baseline: 1 event)",
+                _fmt(batch["batch_ms_median"]),
+                _fmt(batch["single_ms_median"]),
+                _fmt(batch["ratio"], 2),
+                *judged("batch"),
+            )
+        )
+    limit = results.get("ratelimit")
+    if limit:
+        lines.append(
+            _row(
+                "4 rate limit",
+                "delivered/s (baseline: R)",
+                _fmt(limit["delivered_per_second"]),
+                _fmt(limit["rate_limit_per_second"]),
+                _fmt(limit["delivered_share_of_limit"], 2),
+                *judged("ratelimit_delivered"),
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "Svix 429s per delivered event",
+                _fmt(limit["svix_429"]),
+                _fmt(limit["delivered"]),
+                _fmt(limit["svix_429_per_delivered"], 3),
+                *judged("ratelimit_429s"),
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "relay answers 200 / 429 / 503",
+                f"{limit['ok']} / {limit['relay_answers_429']} / {limit['relay_answers_503']}",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
+    cold = results.get("coldstart")
+    if cold:
+        lines.append(
+            _row(
+                "5 cold start",
+                "start to first 200 ms (baseline: hello+svix)",
+                _fmt(cold["relay"]["first_answer_ms_median"]),
+                _fmt(cold["hello_svix"]["first_answer_ms_median"]),
+                _fmt(cold["ratio_to_hello_svix"], 2),
+                *judged("coldstart"),
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "fastest start to first 200 ms (baseline: hello+svix)",
+                _fmt(cold["relay"]["first_answer_ms_min"]),
+                _fmt(cold["hello_svix"]["first_answer_ms_min"]),
+                _fmt(cold["ratio_to_hello_svix_of_minimums"], 2),
+                "",
+                "",
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "start to first 200 ms (baseline: hello)",
+                _fmt(cold["relay"]["first_answer_ms_median"]),
+                _fmt(cold["hello"]["first_answer_ms_median"]),
+                _fmt(cold["ratio_to_hello"], 2),
+                "",
+                "",
+            )
+        )
+        lines.append(
+            _row(
+                "",
+                "start to listening ms (relay / hello+svix)",
+                _fmt(cold["relay"]["listening_ms_median"]),
+                _fmt(cold["hello_svix"]["listening_ms_median"]),
+                "",
+                "",
+                "",
+            )
+        )
+        imports = cold["imports"]
+        lines += [
+            "",
+            f"Import time of `import main`: {_fmt(imports['import_main_ms'])} ms "
+            "(cumulative; nested packages also count in their importer's figure)",
+            "",
+            _row("Module", "Cumulative ms", "First imported by"),
+            _row("---", "---", "---"),
+        ]
+        packages = imports["packages_cumulative_us"]
+        importers = imports["package_first_imported_by"]
+        shown = [(k, v) for k, v in packages.items() if k != "relay"][:15]
+        for name, us in shown:
+            lines.append(_row(name, _fmt(us / 1000), importers.get(name, "")))
+        for name, us in imports["relay_modules_cumulative_us"].items():
+            lines.append(
+                _row(
+                    name,
+                    _fmt(us / 1000),
+                    f"self {_fmt(imports['relay_modules_self_us'].get(name, 0) / 1000)} ms",
+                )
+            )
+    prof = results.get("profile")
+    if prof and prof.get("samples"):
+        lines += [
+            "",
+            f"Profile of the relay's worker (py-spy --gil, {prof['samples']} samples, "
+            f"{_fmt(prof['per_second_while_profiled'])} events/s while profiled; raw stacks in "
+            f"{prof['raw']}): share of Python CPU",
+            "",
+            _row("Charged to (innermost known package)", "%"),
+            _row("---", "---"),
+            *(_row(k, _fmt(v)) for k, v in prof["by_package_percent"].items()),
+            "",
+            _row("Relay / svix function (inclusive)", "%"),
+            _row("---", "---"),
+            *(
+                _row(k, _fmt(v))
+                for k, v in list(prof["relay_and_svix_functions_inclusive_percent"].items())[:20]
+            ),
+        ]
+    elif prof:
+        lines += ["", f"Profile: {prof.get('error', 'no samples')}"]
+    noise = [
+        _get(results, *path, "other_processes_cpu_cores")
+        for path in (
+            ("throughput", "relay"),
+            ("throughput", "floor"),
+            ("cpu", "hello"),
+            ("ratelimit",),
+        )
+    ]
+    seen = [n for n in noise if n is not None]
+    if seen:
+        lines += [
+            "",
+            f"Other processes used up to {max(seen):.2f} of the machine's cores during the "
+            "timed windows" + (" (noisy: figures may be low)." if max(seen) > 0.2 else "."),
+        ]
+    return "\n".join(lines)
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    temporary.replace(path)

@@ -1,0 +1,104 @@
+"""One benchmark run: the emulator, then each scenario asked for, then the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from typing import Any
+
+from bench import scenarios
+from bench.config import EVENTS_DIR, RESULTS_DIR, ROOT, BenchConfig
+from bench.events import EventFactory
+from bench.report import render, targets, write_json
+from svix_emulator.testing import start_emulator
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("svix", "functions-framework", "gunicorn", "flask", "httpx", "pydantic"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _say(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def run(config: BenchConfig) -> dict[str, Any]:
+    started = time.monotonic()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    load_before = os.getloadavg()
+    events = EventFactory(EVENTS_DIR)
+    _say(f"Svix emulator with {config.latency_ms:g} ms latency")
+    with start_emulator(seed=7, latency_ms=round(config.latency_ms)) as emulator:
+        ctx = scenarios.Context(config, events, emulator)
+        relay_figures: dict[str, Any] | None = None
+        needs_relay = ("throughput", "cpu", "batch", "ratelimit")
+        if config.profile or any(config.wants(s) for s in needs_relay):
+            _say(f"relay under functions-framework/gunicorn, THREADS={config.threads}")
+            with ctx.relay() as relay:
+                if config.wants("throughput") or config.wants("cpu"):
+                    _say(f"1/2 relay: {config.clients} clients for {config.seconds:g} s")
+                    relay_figures = scenarios.relay_load(ctx, relay)
+                if config.profile:
+                    _say("profile: the relay under the same load with py-spy attached")
+                    results["profile"] = scenarios.profiled_relay_load(ctx, relay)
+                if config.wants("batch"):
+                    _say(f"3 batch: {config.batch_size} events against 1")
+                    results["batch"] = scenarios.batch(ctx, relay)
+                if config.wants("ratelimit"):
+                    _say(f"4 rate limit at {config.rate:g}/s for {config.seconds:g} s")
+                    results["ratelimit"] = scenarios.ratelimit(ctx, relay)
+        if config.wants("throughput") and relay_figures is not None:
+            _say(f"1 floor: svix SDK straight to the emulator, {config.clients} threads")
+            results["throughput"] = {"relay": relay_figures, "floor": scenarios.floor(ctx)}
+        if config.wants("cpu") and relay_figures is not None:
+            _say("2 hello-world under the same load")
+            hello = scenarios.hello_load(ctx)
+            relay_cpu = relay_figures["server_cpu_seconds_per_1000"]
+            hello_cpu = hello["server_cpu_seconds_per_1000"]
+            results["cpu"] = {
+                "relay_cpu_seconds_per_1000": relay_cpu,
+                "hello_cpu_seconds_per_1000": hello_cpu,
+                "ratio": round(relay_cpu / hello_cpu, 2) if relay_cpu and hello_cpu else None,
+                "relay": relay_figures,
+                "hello": hello,
+            }
+        if config.wants("coldstart"):
+            _say(f"5 cold start: relay, hello, hello+svix, {config.coldstart_repeats} times each")
+            results["coldstart"] = scenarios.coldstart(ctx)
+    config_json = {
+        k: (os.path.relpath(v, ROOT) if k == "output" else v)
+        for k, v in dataclasses.asdict(config).items()
+    }
+    config_json["max_in_flight"] = config.in_flight
+    return {
+        "config": config_json,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "versions": _versions(),
+        },
+        "targets": {t.name: t.as_json() for t in targets(results)},
+        "results": results,
+        "elapsed_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main(config: BenchConfig) -> int:
+    document = run(config)
+    print(render(document["results"], document["config"]))
+    write_json(config.output, document)
+    shown = os.path.relpath(config.output)
+    print(f"\nJSON: {shown}  (run took {document['elapsed_seconds']:.0f} s)")
+    return 0
