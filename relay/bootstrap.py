@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from relay.logs import configure_logging, log
 from relay.parking import ParkingLot, PubSubParkingLot
-from relay.push_auth import PushAuthenticator
 from relay.rate_gate import RateLimitGate
 from relay.service import Relay, RetryPolicy
 from relay.settings import Settings, load_settings
-from relay.svix_sender import MessageSender, SvixSender
+from relay.svix_sender import DirectSvixSender, MessageSender, SdkSvixSender
+
+if TYPE_CHECKING:
+    from relay.push_auth import PushAuthenticator
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ def build_relay(
     parking: ParkingLot | None = None,
 ) -> Relay:
     if sender is None:
-        sender = SvixSender(
+        kind = DirectSvixSender if settings.svix_client == "direct" else SdkSvixSender
+        sender = kind(
             token=settings.svix_auth_token.get_secret_value(),
             server_url=settings.svix_server_url,
             timeout_seconds=settings.svix_timeout_seconds,
@@ -61,6 +65,9 @@ def build_relay(
 def build_authenticator(settings: Settings) -> PushAuthenticator | None:
     if not settings.push_audience:
         return None
+    # Imported only when used: google-auth and cryptography add to every cold start.
+    from relay.push_auth import PushAuthenticator
+
     return PushAuthenticator(
         audience=settings.push_audience,
         allowed_service_accounts=settings.push_service_accounts,

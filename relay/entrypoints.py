@@ -12,7 +12,6 @@ from relay.bootstrap import Application
 from relay.intake import MalformedRequest, RequestTooLarge, read_request
 from relay.logs import fields, log, trace_of
 from relay.outcomes import Answer
-from relay.push_auth import PushAuthError, PushAuthUnavailable
 
 EVENT_PATHS = frozenset({"/", "/notifications"})
 
@@ -39,6 +38,8 @@ def _answer(app: Application, request: flask.Request) -> Answer:
             405, {"error": f"method {request.method} not allowed; use POST"}, {"Allow": "POST"}
         )
     if app.authenticator is not None:
+        from relay.push_auth import PushAuthError, PushAuthUnavailable
+
         try:
             app.authenticator.verify(request.headers.get("Authorization"))
         except PushAuthUnavailable as exc:

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
-
 from relay.events import InvalidEvent
 from relay.intake import Batch, IncomingEvent, PubSubMessage
 from relay.logs import TRACE_FIELD, fields, log
@@ -126,14 +124,21 @@ class Relay:
     ) -> EventResult:
         attempts = 0
         try:
-            for attempt in self._retrying(message, deadline, trace):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
+            while True:
+                attempts += 1
+                try:
                     if not self._gate.wait(deadline):
                         raise RateLimited(
                             "Svix rate limit window ends after the time budget", retry_after=None
                         )
                     accepted = self._sender.send(message)
+                    break
+                except RETRYABLE as failure:
+                    pause = self._pause_after(failure, attempts)
+                    if self._clock() + pause >= deadline:
+                        raise
+                    self._log_retry(message, failure, attempts, pause, trace)
+                    self._sleep(pause)
             self._gate.record_success()
         except PermanentFailure as exc:
             tried = replace(unsent, attempts=attempts)
@@ -150,49 +155,37 @@ class Relay:
             attempts=attempts,
         )
 
-    def _retrying(self, message: OutgoingMessage, deadline: float, trace: str | None) -> Retrying:
-        def wait(state: RetryCallState) -> float:
-            failure = state.outcome.exception() if state.outcome else None
-            if isinstance(failure, RateLimited):
-                # The gate makes every sender of the process wait, this one included.
-                return self._gate.close_for(failure.retry_after)
-            ceiling = min(
-                self._policy.backoff_max,
-                self._policy.backoff_initial * 2 ** (state.attempt_number - 1),
-            )
-            return self._rng.uniform(ceiling / 2, ceiling)
+    def _pause_after(self, failure: SendFailure, attempt: int) -> float:
+        """How long to wait before the next attempt: a 429 closes the gate for every sender of
+        the process (this one included); anything else backs off exponentially with jitter."""
+        if isinstance(failure, RateLimited):
+            return self._gate.close_for(failure.retry_after)
+        ceiling = min(self._policy.backoff_max, self._policy.backoff_initial * 2 ** (attempt - 1))
+        return self._rng.uniform(ceiling / 2, ceiling)
 
-        def stop(state: RetryCallState) -> bool:
-            upcoming = state.upcoming_sleep or 0.0
-            return self._clock() + upcoming >= deadline
-
-        def before_sleep(state: RetryCallState) -> None:
-            failure = state.outcome.exception() if state.outcome else None
-            log.log(
-                logging.WARNING,
-                "retrying event %s in %.2fs after attempt %d: %s",
-                message.event_id,
-                state.upcoming_sleep,
-                state.attempt_number,
-                failure,
-                extra=fields(
-                    event_id=message.event_id,
-                    event_type=message.event_type,
-                    app_id=message.app_id,
-                    attempt=state.attempt_number,
-                    retry_in_seconds=round(state.upcoming_sleep, 3),
-                    svix_status=getattr(failure, "status", None),
-                    **{TRACE_FIELD: trace},
-                ),
-            )
-
-        return Retrying(
-            retry=retry_if_exception_type(RETRYABLE),
-            wait=wait,
-            stop=stop,
-            before_sleep=before_sleep,
-            sleep=self._sleep,
-            reraise=True,
+    def _log_retry(
+        self,
+        message: OutgoingMessage,
+        failure: SendFailure,
+        attempt: int,
+        pause: float,
+        trace: str | None,
+    ) -> None:
+        log.warning(
+            "retrying event %s in %.2fs after attempt %d: %s",
+            message.event_id,
+            pause,
+            attempt,
+            failure.reason,
+            extra=fields(
+                event_id=message.event_id,
+                event_type=message.event_type,
+                app_id=message.app_id,
+                attempt=attempt,
+                retry_in_seconds=round(pause, 3),
+                svix_status=failure.status,
+                **{TRACE_FIELD: trace},
+            ),
         )
 
     def _permanent(

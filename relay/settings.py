@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     svix_auth_token: SecretStr = Field(validation_alias="SVIX_AUTH_TOKEN", min_length=1)
     svix_server_url: str | None = Field(default=None, validation_alias="SVIX_SERVER_URL")
     svix_app_id: str | None = Field(default=None, validation_alias="SVIX_APP_ID")
+    # `direct`: the SDK's models over a lean keep-alive connection; `sdk`: svix.message.create.
+    svix_client: Literal["direct", "sdk"] = Field(default="direct", alias="RELAY_SVIX_CLIENT")
 
     # Time from the first attempt after which no new attempt to Svix starts: keep it well under the
     # Pub/Sub ack deadline and the function timeout, with room for one Svix timeout on top.
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     svix_timeout_seconds: float = Field(
         default=10.0, gt=0, le=120, alias="RELAY_SVIX_TIMEOUT_SECONDS"
     )
-    max_in_flight: int = Field(default=16, ge=1, le=256, alias="RELAY_MAX_IN_FLIGHT")
+    max_in_flight: int = Field(default=32, ge=1, le=256, alias="RELAY_MAX_IN_FLIGHT")
     max_request_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, alias="RELAY_MAX_REQUEST_BYTES"
     )

@@ -22,6 +22,12 @@ ONE_ATTEMPT = {
 }
 
 
+@pytest.fixture(params=["direct", "sdk"])
+def relay_env(relay_env: dict[str, str], request: pytest.FixtureRequest) -> dict[str, str]:
+    """Every test here runs with both senders: the SDK's models are the contract of both."""
+    return {**relay_env, "RELAY_SVIX_CLIENT": request.param}
+
+
 def post(client: Any, body: object, path: str = "/", headers: dict[str, str] | None = None) -> Any:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     return client.post(path, data=data, headers=headers or {"Content-Type": "application/json"})

@@ -1,0 +1,142 @@
+"""Both senders (the direct one and the SDK's own create) against the Svix emulator: every answer
+Svix can give must mean the same thing whichever path sent the message."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from relay.events import parse_event
+from relay.intake import IncomingEvent
+from relay.messages import OutgoingMessage, to_message
+from relay.svix_sender import (
+    DirectSvixSender,
+    PermanentFailure,
+    RateLimited,
+    SdkSvixSender,
+    ServiceRefused,
+    TransientFailure,
+    region_url,
+)
+from tests.conftest import own_events
+
+USER = own_events()["user-created"]
+SENDERS: dict[str, Any] = {"direct": DirectSvixSender, "sdk": SdkSvixSender}
+_ids = itertools.count(1)
+
+
+def message(**changes: Any) -> OutgoingMessage:
+    raw = {**USER, "id": f"evt_sender_{next(_ids)}", **changes}
+    return to_message(
+        IncomingEvent(0, raw, raw["id"], event=parse_event(raw)), fixed_app_id=None, check_size=True
+    )
+
+
+@pytest.fixture(params=sorted(SENDERS))
+def sender(request: pytest.FixtureRequest, svix: Any) -> Any:
+    return SENDERS[request.param](token=svix.token, server_url=svix.url, timeout_seconds=1.0)
+
+
+def test_create_then_replay_with_the_same_key(sender: Any, svix: Any):
+    outgoing = message()
+    first = sender.send(outgoing)
+    again = sender.send(outgoing)
+    assert first.svix_message_id is not None and first.svix_message_id.startswith("msg_")
+    assert again.svix_message_id == first.svix_message_id
+    (stored,) = svix.messages()
+    assert stored["idempotencyKey"] == outgoing.idempotency_key
+    assert stored["eventId"] == outgoing.svix_event_id
+    assert stored["payload"] == outgoing.payload
+    assert svix.stats()["idempotent_replays"] == 1
+
+
+def test_the_application_is_created_on_first_use_only_when_routing_by_project(
+    sender: Any, svix: Any
+):
+    sender.send(message(project="fresh-project"))
+    assert svix.stats()["messages_per_app"] == {"fresh-project": 1}
+    fixed = to_message(
+        IncomingEvent(0, USER, USER["id"], event=parse_event(USER)),
+        fixed_app_id="app_missing",
+        check_size=True,
+    )
+    with pytest.raises(ServiceRefused, match="404"):
+        sender.send(fixed)
+
+
+def test_a_409_for_our_event_id_is_success(sender: Any, svix: Any):
+    outgoing = message()
+    sender.send(outgoing)
+    other_key = OutgoingMessage(**{**outgoing.__dict__, "idempotency_key": "another-key"})
+    accepted = sender.send(other_key)
+    assert accepted.already_existed
+    assert svix.stats()["conflicts"] == 1
+
+
+def test_a_422_is_permanent_and_says_why(sender: Any):
+    with pytest.raises(PermanentFailure, match="422") as failure:
+        sender.send(message(type="t" * 300))
+    assert failure.value.status == 422
+
+
+@pytest.mark.parametrize("kind", sorted(SENDERS))
+def test_a_wrong_token_is_refused_service(svix: Any, kind: str):
+    wrong: Any = SENDERS[kind](token="sk_wrong", server_url=svix.url, timeout_seconds=1.0)
+    with pytest.raises(ServiceRefused, match="SVIX_AUTH_TOKEN"):
+        wrong.send(message())
+
+
+@pytest.mark.parametrize("with_header", [True, False])
+def test_429_carries_retry_after_when_svix_sends_it(sender: Any, svix: Any, with_header: bool):
+    svix.set_faults(rate_limit={"per_second": 0.1, "burst": 1, "retry_after": with_header})
+    sender.send(message())
+    with pytest.raises(RateLimited) as limited:
+        sender.send(message())
+    assert (limited.value.retry_after is not None) is with_header
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_server_errors_are_transient_html_or_not(sender: Any, svix: Any, status: int):
+    svix.set_faults(errors=[{"status": status, "next": 1}])
+    with pytest.raises(TransientFailure, match=str(status)):
+        sender.send(message())
+    assert sender.send(message()).svix_message_id is not None
+
+
+@pytest.mark.parametrize("fault", ["drop_before_store", "drop_after_store"])
+def test_dropped_connections_are_transient_or_recovered_at_once(sender: Any, svix: Any, fault: str):
+    outgoing = message()
+    svix.set_faults(**{fault: {"next": 1}})
+    try:
+        accepted = sender.send(outgoing)
+    except TransientFailure:
+        accepted = sender.send(outgoing)  # what the delivery layer does next
+    assert accepted.svix_message_id is not None
+    assert len(svix.messages()) == 1
+
+
+def test_a_slow_answer_is_a_timeout_and_the_retry_gets_the_stored_message(sender: Any, svix: Any):
+    outgoing = message()
+    svix.set_faults(slow_after_store={"seconds": 1.5, "next": 1})
+    with pytest.raises(TransientFailure, match="in time"):
+        sender.send(outgoing)
+    assert sender.send(outgoing).svix_message_id == svix.messages()[0]["id"]
+
+
+def test_the_connection_is_reused_across_sends(svix: Any):
+    direct = DirectSvixSender(token=svix.token, server_url=svix.url, timeout_seconds=1.0)
+    direct.send(message())
+    first = direct._local.connection
+    direct.send(message())
+    assert direct._local.connection is first
+
+
+@pytest.mark.parametrize(
+    "token", ["sk_abc.us", "sk_abc.eu", "sk_abc.in", "sk_abc.ca", "sk_abc.au", "sk_abc", "x.y"]
+)
+def test_region_routing_matches_the_sdk(token: str):
+    from svix.api import Svix
+
+    assert region_url(token) == Svix(token)._client.base_url
