@@ -48,7 +48,7 @@ Settings (environment variables, default in brackets):
                              as when calling the function [gigs-svix-relay-push]
   BUILD_SERVICE_ACCOUNT      optional service account email for the build
   MAX_INSTANCES              [10]
-  CONCURRENCY                requests per instance [16]; above 1 needs CPU >= 1
+  CONCURRENCY                requests per instance [32]; above 1 needs CPU >= 1
   CPU                        vCPUs per instance [1]
   MEMORY                     [512Mi]
   TIMEOUT                    function timeout, seconds [60]
@@ -124,7 +124,7 @@ FUNCTION_SA=${FUNCTION_SA:-gigs-svix-relay-fn}
 PUSH_SA=${PUSH_SA:-gigs-svix-relay-push}
 BUILD_SERVICE_ACCOUNT=${BUILD_SERVICE_ACCOUNT:-}
 MAX_INSTANCES=${MAX_INSTANCES:-10}
-CONCURRENCY=${CONCURRENCY:-16}
+CONCURRENCY=${CONCURRENCY:-32}
 CPU=${CPU:-1}
 MEMORY=${MEMORY:-512Mi}
 TIMEOUT=${TIMEOUT:-60}

@@ -76,6 +76,13 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         action="store_true",
         help="one more relay run with py-spy on the gunicorn worker (needs py-spy and ptrace)",
     )
+    add(
+        "--relay-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra relay setting for an experiment, e.g. RELAY_LOG_LEVEL=WARNING (repeatable)",
+    )
     add("--output", type=Path, default=None, help="JSON path (bench/results/latest.json)")
     args = parser.parse_args(argv)
     if args.latency_ms < 0:
@@ -90,10 +97,18 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         only=args.only,
         profile=args.profile,
         coldstart_repeats=args.coldstart_repeats,
+        relay_extra_env=tuple(_setting(text, parser) for text in args.relay_env),
     )
     if args.output is not None:
         config = BenchConfig(**{**config.__dict__, "output": args.output.resolve()})
     return config
+
+
+def _setting(text: str, parser: argparse.ArgumentParser) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith(("RELAY_", "SVIX_")):
+        parser.error(f"--relay-env takes RELAY_NAME=VALUE or SVIX_NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def _terminate(signum: int, frame: object) -> NoReturn:

@@ -61,6 +61,7 @@ class BenchConfig:
     coldstart_repeats: int = 3
     output: Path = RESULTS_DIR / "latest.json"
     profile: bool = False  # an extra relay run under py-spy
+    relay_extra_env: tuple[tuple[str, str], ...] = ()  # experiments: settings beyond deploy.sh's
 
     @property
     def in_flight(self) -> int:
@@ -82,6 +83,7 @@ class BenchConfig:
             "GOOGLE_CLOUD_PROJECT": "bench-project",
             "SVIX_AUTH_TOKEN": svix_token,
             "SVIX_SERVER_URL": svix_url,
+            **dict(self.relay_extra_env),
         }
 
     def function_env(self) -> dict[str, str]:

@@ -208,6 +208,19 @@ def render(results: dict[str, Any], config: dict[str, Any]) -> str:
                 "",
             )
         )
+        if cpu.get("forward_cpu_seconds_per_1000"):
+            forward = cpu["forward_cpu_seconds_per_1000"]
+            lines.append(
+                _row(
+                    "",
+                    "CPU s per 1,000 (reference: function making one plain HTTP call to Svix)",
+                    _fmt(cpu["relay_cpu_seconds_per_1000"], 3),
+                    _fmt(forward, 3),
+                    _fmt(cpu["relay_cpu_seconds_per_1000"] / forward, 2),
+                    "",
+                    "",
+                )
+            )
         floor_client = _get(results, "throughput", "floor")
         if floor_client and floor_client.get("ok"):
             per_1000 = floor_client["load_generator_cpu_seconds"] / floor_client["ok"] * 1000

@@ -63,14 +63,18 @@ def run(config: BenchConfig) -> dict[str, Any]:
         if config.wants("cpu") and relay_figures is not None:
             _say("2 hello-world under the same load")
             hello = scenarios.hello_load(ctx)
+            _say("2 reference: a function making one plain HTTP call to Svix, same load")
+            forward = scenarios.forward_load(ctx)
             relay_cpu = relay_figures["server_cpu_seconds_per_1000"]
             hello_cpu = hello["server_cpu_seconds_per_1000"]
             results["cpu"] = {
                 "relay_cpu_seconds_per_1000": relay_cpu,
                 "hello_cpu_seconds_per_1000": hello_cpu,
                 "ratio": round(relay_cpu / hello_cpu, 2) if relay_cpu and hello_cpu else None,
+                "forward_cpu_seconds_per_1000": forward["server_cpu_seconds_per_1000"],
                 "relay": relay_figures,
                 "hello": hello,
+                "forward": forward,
             }
         if config.wants("coldstart"):
             _say(f"5 cold start: relay, hello, hello+svix, {config.coldstart_repeats} times each")

@@ -28,6 +28,7 @@ from svix_emulator.testing import RunningEmulator
 RELAY_SOURCE = ROOT / "main.py"
 HELLO_SOURCE = BENCH_DIR / "hello" / "main.py"
 HELLO_SVIX_SOURCE = BENCH_DIR / "hello_svix" / "main.py"
+FORWARD_SOURCE = BENCH_DIR / "hello_forward" / "main.py"
 # Nothing should take this long; a scenario past it stops repeating and says so.
 SCENARIO_DEADLINE_SECONDS = 120.0
 
@@ -221,6 +222,21 @@ def hello_load(ctx: Context) -> dict[str, Any]:
         result, window = _loaded(ctx, _poster(ctx, hello, "hello"), hello.pid)
         figures = _load_figures(result, window, (200,))
         figures["rss_mb"] = round(hello.rss_bytes() / 2**20, 1)
+    return figures
+
+
+def forward_load(ctx: Context) -> dict[str, Any]:
+    """A function that makes one plain HTTP call to Svix per request, under the same load: the
+    CPU any relay pays for its one Svix call, before parsing, models and logging."""
+    ctx.emulator.reset()
+    env = {
+        **ctx.config.function_env(),
+        "SVIX_SERVER_URL": ctx.emulator.url,
+        "SVIX_AUTH_TOKEN": ctx.emulator.token,
+    }
+    with running_function("forward", FORWARD_SOURCE, "hello_forward", env, log_path=None) as fwd:
+        result, window = _loaded(ctx, _poster(ctx, fwd, "forward"), fwd.pid)
+        figures = _load_figures(result, window, (200,))
     return figures
 
 

@@ -335,7 +335,7 @@ def test_missing_project_with_real_gcloud_and_empty_config(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"CPU": "0.5"}, "CONCURRENCY=16 needs at least 1 vCPU"),
+        ({"CPU": "0.5"}, "CONCURRENCY=32 needs at least 1 vCPU"),
         ({"ACK_DEADLINE": "60"}, "ACK_DEADLINE (60) must be above TIMEOUT (60)"),
         ({"TIMEOUT": "120"}, "ACK_DEADLINE (90) must be above TIMEOUT (120)"),
         ({"RELAY_TIME_BUDGET_SECONDS": "60"}, "must stay below TIMEOUT"),
@@ -428,10 +428,10 @@ def test_dry_run_prints_every_command_and_runs_none(
     assert f["--service-account"] == fn_sa
     assert f["--set-secrets"] == "SVIX_AUTH_TOKEN=svix-auth-token:latest"
     assert (f["--timeout"], f["--memory"], f["--cpu"]) == ("60s", "512Mi", "1")
-    assert (f["--concurrency"], f["--max-instances"]) == ("16", "10")
+    assert (f["--concurrency"], f["--max-instances"]) == ("32", "10")
     assert env_vars(argv) == {
-        "THREADS": "16",
-        "RELAY_MAX_IN_FLIGHT": "16",
+        "THREADS": "32",
+        "RELAY_MAX_IN_FLIGHT": "32",
         "RELAY_TIME_BUDGET_SECONDS": "40",
         "RELAY_PARKING_TOPIC": f"projects/{PROJECT}/topics/gigs-events-svix-relay-dead-letter",
         "RELAY_LOG_FORMAT": "json",
