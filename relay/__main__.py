@@ -20,6 +20,7 @@ from relay.operations import (
     source_events,
 )
 from relay.settings import Settings, SettingsError, load_settings
+from relay.svix_listing import SvixListingError, list_messages
 
 DEFAULT_DEAD_LETTER = "gigs-events-svix-relay-dead-letter-sub"
 
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "replay":
             return _replay(args, settings)
         return _reconcile(args, settings)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SvixListingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -141,8 +142,6 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from relay.svix_listing import list_messages
-
     until = args.until or datetime.now(UTC)
     since = args.since or until - timedelta(days=1)
     if since >= until:

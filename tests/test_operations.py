@@ -157,6 +157,14 @@ def test_reconcile_reports_missing_events_and_messages_without_source(
     assert [e["event_id"] for e in report["missing_in_svix"]] == ["evt_never_sent"]
     assert [m["event_id"] for m in report["messages_without_source_event"]] == ["evt_stranger"]
 
+    other_app = {**PAYMENT, "id": "evt_app_never_used", "project": "project-without-messages"}
+    events_file.write_text(json.dumps(other_app))
+    result = run_cli([*args, "--json", str(report_file)], cli_env)
+    assert result.returncode == 1, result.stderr  # an application Svix does not know: all missing
+    assert [e["event_id"] for e in json.loads(report_file.read_text())["missing_in_svix"]] == [
+        "evt_app_never_used"
+    ]
+
     complete = tmp_path / "complete.jsonl"
     complete.write_text("\n".join(json.dumps(e) for e in [USER, PAYMENT]))
     ok = run_cli(
