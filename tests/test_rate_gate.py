@@ -8,19 +8,7 @@ import pytest
 
 from relay.rate_gate import RateLimitGate
 from relay.svix_sender import retry_after_seconds
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.fakes import FakeTime
 
 
 def gate(time: FakeTime) -> RateLimitGate:
@@ -34,7 +22,7 @@ def gate(time: FakeTime) -> RateLimitGate:
 
 
 def test_retry_after_closes_the_gate_for_everyone_until_the_window_ends():
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     g = gate(time)
     assert g.close_for(2.0) == pytest.approx(2.0)
     assert g.remaining() == pytest.approx(2.0)
@@ -44,15 +32,15 @@ def test_retry_after_closes_the_gate_for_everyone_until_the_window_ends():
 
 
 def test_a_window_past_the_deadline_is_not_waited_for():
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     g = gate(time)
     g.close_for(5.0)
     assert not g.wait(deadline=time.now + 1)
-    assert time.slept == []
+    assert time.sleeps == []
 
 
 def test_without_retry_after_the_backoff_grows_with_jitter_and_resets_on_success():
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     g = gate(time)
     first = g.close_for(None)
     time.now += 10
@@ -68,7 +56,7 @@ def test_without_retry_after_the_backoff_grows_with_jitter_and_resets_on_success
 
 
 def test_a_shorter_retry_after_never_shortens_an_open_window():
-    time = FakeTime()
+    time = FakeTime(start=100.0)
     g = gate(time)
     g.close_for(3.0)
     assert g.close_for(1.0) == pytest.approx(3.0)

@@ -20,21 +20,9 @@ from relay.svix_sender import (
     TransientFailure,
 )
 from tests.conftest import own_events
+from tests.fakes import FakeTime
 
 USER = own_events()["user-created"]
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class ScriptedSender:
