@@ -50,6 +50,7 @@ def build_relay(
         gate=RateLimitGate(
             initial_backoff=settings.backoff_initial_seconds,
             max_backoff=settings.backoff_max_seconds,
+            ceiling=2 * settings.max_in_flight,
         ),
         policy=RetryPolicy(
             time_budget=settings.time_budget_seconds,

@@ -23,6 +23,7 @@ from relay.outcomes import Answer, EventResult, Outcome, answer_for
 from relay.parking import ParkedEvent, ParkingFailed, ParkingLot
 from relay.rate_gate import RateLimitGate
 from relay.svix_sender import (
+    Accepted,
     MessageSender,
     PermanentFailure,
     RateLimited,
@@ -127,11 +128,7 @@ class Relay:
             while True:
                 attempts += 1
                 try:
-                    if not self._gate.wait(deadline):
-                        raise RateLimited(
-                            "Svix rate limit window ends after the time budget", retry_after=None
-                        )
-                    accepted = self._sender.send(message)
+                    accepted = self._send_once(message, deadline)
                     break
                 except RETRYABLE as failure:
                     pause = self._pause_after(failure, attempts)
@@ -139,7 +136,6 @@ class Relay:
                         raise
                     self._log_retry(message, failure, attempts, pause, trace)
                     self._sleep(pause)
-            self._gate.record_success()
         except PermanentFailure as exc:
             tried = replace(unsent, attempts=attempts)
             return self._permanent(tried, incoming, batch, exc.reason, status=exc.status)
@@ -154,6 +150,21 @@ class Relay:
             svix_message_id=accepted.svix_message_id,
             attempts=attempts,
         )
+
+    def _send_once(self, message: OutgoingMessage, deadline: float) -> Accepted:
+        ticket = self._gate.enter(deadline)
+        if ticket is None:
+            raise RateLimited(
+                "Svix rate limit keeps the relay waiting past the time budget", retry_after=None
+            )
+        rate_limited = False
+        try:
+            return self._sender.send(message)
+        except RateLimited:
+            rate_limited = True
+            raise
+        finally:
+            self._gate.leave(ticket, rate_limited=rate_limited)
 
     def _pause_after(self, failure: SendFailure, attempt: int) -> float:
         """How long to wait before the next attempt: a 429 closes the gate for every sender of
