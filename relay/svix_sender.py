@@ -14,10 +14,8 @@ Retrying is the delivery layer's job: the SDK's own retries are switched off, be
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
-import socket
 import ssl
 import threading
 import time
@@ -26,6 +24,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from relay.http11 import ConnectionLost, Http11Connection, ProtocolError, Response, ResponseTimeout
 from relay.messages import OutgoingMessage
 
 if TYPE_CHECKING:
@@ -175,20 +174,27 @@ def region_url(token: str) -> str:
 
 class DirectSvixSender:
     """POST /api/v1/app/{app}/msg with the SDK's serialised MessageIn, over one keep-alive
-    connection per thread; the answer is read back as the SDK's MessageOut."""
+    connection per thread (relay/http11.py); the answer is read back as the SDK's MessageOut."""
 
-    def __init__(self, *, token: str, server_url: str | None, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        server_url: str | None,
+        timeout_seconds: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         from svix import __version__ as svix_version
 
         base = urllib.parse.urlsplit(server_url or region_url(token))
         if base.scheme not in ("http", "https") or not base.hostname:
             raise ValueError(f"Svix server URL must be http(s)://host[:port], got {base.geturl()}")
-        self._https = base.scheme == "https"
+        https = base.scheme == "https"
         self._host = base.hostname
-        self._port = base.port
+        self._port = base.port or (443 if https else 80)
         self._prefix = base.path.rstrip("/")
         self._timeout = timeout_seconds
-        self._tls = ssl.create_default_context(cafile=_ca_bundle()) if self._https else None
+        self._tls = (tls or ssl.create_default_context(cafile=_ca_bundle())) if https else None
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
@@ -202,76 +208,55 @@ class DirectSvixSender:
 
         body = message_in(message).model_dump_json(exclude_unset=True, by_alias=True).encode()
         app = urllib.parse.quote(message.app_id, safe="")
-        path = f"{self._prefix}/api/v1/app/{app}/msg?with_content=false"
+        target = f"{self._prefix}/api/v1/app/{app}/msg?with_content=false"
         headers = {
             **self._headers,
             "idempotency-key": message.idempotency_key,
             "svix-req-id": str(random.getrandbits(64)),
         }
-        status, retry_after, answer = self._post(path, body, headers)
+        answer = self._post(target, headers, body)
+        status = answer.status
         if 200 <= status < 300:
             try:
-                created = MessageOut.model_validate_json(answer)
+                created = MessageOut.model_validate_json(answer.body)
             except ValueError:
                 # Svix took it; the retry with the same key replays the answer.
                 raise TransientFailure(
                     f"Svix answered {status} with a body that is not a message", status=status
                 ) from None
             return Accepted(svix_message_id=created.id)
-        detail = error_detail(answer)
+        retry_after = answer.headers.get("retry-after")
+        detail = error_detail(answer.body)
         if detail is None:
             return unreadable_answer(status, retry_after)
         return failure_for(status, detail, retry_after)
 
-    def _post(
-        self, path: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, str | None, bytes]:
-        for _ in range(2):
-            connection, reused = self._connection()
+    def _post(self, target: str, headers: dict[str, str], body: bytes) -> Response:
+        connection = self._connection()
+        for first_try in (True, False):
+            reused = connection.is_open
             try:
-                connection.request("POST", path, body=body, headers=headers)
-                response = connection.getresponse()
-                answer = response.read()
-            except TimeoutError:
-                self._drop()
-                raise TransientFailure("Svix did not answer in time") from None
-            except (http.client.HTTPException, OSError) as exc:
-                self._drop()
+                return connection.post(target, headers, body)
+            except ConnectionLost as exc:
                 # A keep-alive connection the server had already closed: one fresh try at once
-                # (the idempotency key makes a second send harmless).
-                if reused and isinstance(
-                    exc, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError
-                ):
+                # (the idempotency key makes a second send harmless even if the first arrived).
+                if first_try and reused and exc.before_response:
                     continue
-                raise TransientFailure(
-                    f"connection to Svix failed ({type(exc).__name__})"
-                ) from None
-            if response.will_close:
-                self._drop()
-            return response.status, response.getheader("retry-after"), answer
-        raise TransientFailure("connection to Svix failed (closed twice)")
+                raise TransientFailure(f"connection to Svix failed ({exc})") from None
+            except ResponseTimeout:
+                raise TransientFailure("Svix did not answer in time") from None
+            except ProtocolError as exc:
+                raise TransientFailure(f"Svix's answer could not be read ({exc})") from None
+        raise AssertionError("unreachable: the second try returns or raises")
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection, True
-        if self._https:
-            connection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout, context=self._tls
+    def _connection(self) -> Http11Connection:
+        connection: Http11Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = Http11Connection(
+                self._host, self._port, timeout=self._timeout, tls=self._tls
             )
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        connection.connect()
-        if connection.sock is not None:
-            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._local.connection = connection
-        return connection, False
-
-    def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            connection.close()
+            self._local.connection = connection
+        return connection
 
 
 def _ca_bundle() -> str | None:

@@ -1,0 +1,213 @@
+"""A small HTTP/1.1 client connection: one keep-alive socket, one request at a time.
+
+Why not http.client: under the benchmark's load, the same message sent through http.client cost
+0.18 ms more CPU per event than through this (0.99 against 0.81 ms for the whole relay, user
+and system time), most of it in http.client's e-mail-based header parsing and its extra reads
+and system calls. The relay sends one kind of request to one host, so the client it needs is
+small: a request written in one send, a response read with Content-Length, chunked transfer
+coding, or up to the close. Anything else is a protocol error, reported as such.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024
+_RECV = 65536
+
+
+class ConnectionLost(Exception):
+    """The connection failed or closed before a whole response arrived. `before_response` says
+    that no byte of the response came: on a reused connection that is a stale keep-alive, and
+    sending again on a new connection is the expected cure."""
+
+    def __init__(self, reason: str, *, before_response: bool) -> None:
+        super().__init__(reason)
+        self.before_response = before_response
+
+
+class ResponseTimeout(Exception):
+    """No (whole) answer within the timeout."""
+
+
+class ProtocolError(Exception):
+    """The bytes that came back are not an HTTP/1.1 response we can read."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
+    body: bytes
+
+
+class Http11Connection:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self._address = (host, port)
+        self._host_header = host if port in (80, 443) else f"{host}:{port}"
+        self._timeout = timeout
+        self._tls = tls
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._answered = False  # any byte of the current response received yet
+
+    @property
+    def is_open(self) -> bool:
+        return self._sock is not None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+                self._buffer = b""
+
+    def post(self, target: str, headers: dict[str, str], body: bytes) -> Response:
+        """Send one POST and read its response; the connection stays open when both sides
+        allow it. Raises ConnectionLost, ResponseTimeout or ProtocolError (and closes)."""
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = (
+            f"POST {target} HTTP/1.1\r\nHost: {self._host_header}\r\n"
+            f"Content-Length: {len(body)}\r\n{head}\r\n"
+        ).encode("latin-1") + body
+        self._answered = False
+        try:
+            sock = self._connect()
+            sock.sendall(request)
+            return self._read_response(sock)
+        except TimeoutError:
+            self.close()
+            raise ResponseTimeout("no answer in time") from None
+        except ConnectionLost:
+            self.close()
+            raise
+        except ProtocolError:
+            self.close()
+            raise
+        except OSError as exc:
+            self.close()
+            raise ConnectionLost(
+                f"{type(exc).__name__}: {exc}", before_response=not self._answered
+            ) from None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is not None:
+            return self._sock
+        sock = socket.create_connection(self._address, timeout=self._timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
+        self._sock = sock
+        self._buffer = b""
+        return sock
+
+    def _read_response(self, sock: socket.socket) -> Response:
+        while True:
+            status, headers, keep_alive = self._read_head(sock)
+            if 100 <= status < 200:
+                continue  # an interim answer (100 Continue, 103): the real one follows
+            break
+        if status in (204, 304):
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._read_chunked(sock)
+        elif "content-length" in headers:
+            try:
+                length = int(headers["content-length"])
+            except ValueError:
+                raise ProtocolError("Content-Length is not a number") from None
+            if length < 0 or length > MAX_BODY_BYTES:
+                raise ProtocolError(f"Content-Length {length} out of range")
+            body = self._read_exactly(sock, length)
+        else:
+            body = self._read_to_close(sock)
+            keep_alive = False
+        if not keep_alive or self._buffer:
+            # Bytes after the response would belong to no request of ours: start afresh.
+            self.close()
+        return Response(status, headers, body)
+
+    def _read_head(self, sock: socket.socket) -> tuple[int, dict[str, str], bool]:
+        while b"\r\n\r\n" not in self._buffer:
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise ProtocolError("response head is too large")
+            self._fill(sock)
+        head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
+        if len(head) > MAX_HEAD_BYTES:
+            raise ProtocolError("response head is too large")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+            raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+        headers: dict[str, str] = {}
+        for line in lines:
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise ProtocolError(f"malformed header line: {line[:80]!r}")
+            headers[name.strip().lower()] = value.strip()
+        connection = headers.get("connection", "").lower()
+        keep_alive = parts[0] == "HTTP/1.1" and "close" not in connection
+        return int(parts[1]), headers, keep_alive
+
+    def _read_exactly(self, sock: socket.socket, length: int) -> bytes:
+        while len(self._buffer) < length:
+            self._fill(sock)
+        body, self._buffer = self._buffer[:length], self._buffer[length:]
+        return body
+
+    def _read_line(self, sock: socket.socket) -> bytes:
+        while b"\r\n" not in self._buffer:
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                raise ProtocolError("chunk header line is too long")
+            self._fill(sock)
+        line, _, self._buffer = self._buffer.partition(b"\r\n")
+        return line
+
+    def _read_chunked(self, sock: socket.socket) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size_text = self._read_line(sock).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+            if size == 0:
+                while self._read_line(sock):  # trailer fields, up to the empty line
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise ProtocolError("chunked body is too large")
+            chunks.append(self._read_exactly(sock, size))
+            if self._read_exactly(sock, 2) != b"\r\n":
+                raise ProtocolError("chunk not followed by CRLF")
+
+    def _read_to_close(self, sock: socket.socket) -> bytes:
+        while True:
+            chunk = sock.recv(_RECV)
+            if not chunk:
+                body, self._buffer = self._buffer, b""
+                return body
+            self._answered = True
+            self._buffer += chunk
+            if len(self._buffer) > MAX_BODY_BYTES:
+                raise ProtocolError("response body is too large")
+
+    def _fill(self, sock: socket.socket) -> None:
+        chunk = sock.recv(_RECV)
+        if not chunk:
+            raise ConnectionLost("connection closed by Svix", before_response=not self._answered)
+        self._answered = True
+        self._buffer += chunk

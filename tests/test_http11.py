@@ -1,0 +1,308 @@
+"""The relay's HTTP/1.1 client against a scripted server that answers with exact bytes: framing
+(Content-Length, chunked, to-close), interim answers, keep-alive, stale connections, timeouts,
+TLS, and answers that are not HTTP."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from relay.http11 import ConnectionLost, Http11Connection, ProtocolError, ResponseTimeout
+
+# A handler gets the accepted socket and the request bytes it read; it writes what it likes.
+Handler = Callable[[socket.socket, bytes], None]
+
+
+class ScriptedServer:
+    """Accepts connections on a free port; each request on any connection goes to the next
+    handler of the script (the last one repeats)."""
+
+    def __init__(self, handlers: list[Handler], tls: ssl.SSLContext | None = None) -> None:
+        self.handlers = handlers
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._tls = tls
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self._tls is not None:
+                try:
+                    conn = self._tls.wrap_socket(conn, server_side=True)
+                except (ssl.SSLError, OSError):
+                    conn.close()
+                    continue
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        with conn:
+            while True:
+                request = _read_request(conn)
+                if request is None:
+                    return
+                self.requests.append(request)
+                index = min(len(self.requests) - 1, len(self.handlers) - 1)
+                try:
+                    self.handlers[index](conn, request)
+                except OSError:
+                    return
+                if conn.fileno() == -1:
+                    return
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def _read_request(conn: socket.socket) -> bytes | None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return data
+
+
+def answer(raw: bytes, *, then_close: bool = False) -> Handler:
+    def handle(conn: socket.socket, _request: bytes) -> None:
+        conn.sendall(raw)
+        if then_close:
+            conn.close()
+
+    return handle
+
+
+def in_pieces(raw: bytes, size: int = 3) -> Handler:
+    def handle(conn: socket.socket, _request: bytes) -> None:
+        for start in range(0, len(raw), size):
+            conn.sendall(raw[start : start + size])
+
+    return handle
+
+
+def close_without_answer(conn: socket.socket, _request: bytes) -> None:
+    conn.close()
+
+
+OK = (
+    b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+    b'{"id":"m1"}'
+)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., ScriptedServer]]:
+    servers: list[ScriptedServer] = []
+
+    def start(*handlers: Handler, tls: ssl.SSLContext | None = None) -> ScriptedServer:
+        server = ScriptedServer(list(handlers), tls)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def client(server: ScriptedServer, timeout: float = 2.0, **kwargs: object) -> Http11Connection:
+    return Http11Connection("127.0.0.1", server.port, timeout=timeout, **kwargs)  # type: ignore[arg-type]
+
+
+def test_content_length_and_the_request_it_sent(serve):
+    server = serve(answer(OK))
+    response = client(server).post("/api/v1/app/a/msg", {"idempotency-key": "k"}, b'{"x":1}')
+    assert (response.status, response.body) == (202, b'{"id":"m1"}')
+    assert response.headers["content-type"] == "application/json"
+    request = server.requests[0]
+    assert request.startswith(b"POST /api/v1/app/a/msg HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{server.port}\r\n".encode() in request
+    assert b"Content-Length: 7\r\n" in request and b"idempotency-key: k\r\n" in request
+    assert request.endswith(b'\r\n\r\n{"x":1}')
+
+
+def test_keep_alive_reuses_one_connection(serve):
+    server = serve(answer(OK))
+    connection = client(server)
+    for _ in range(3):
+        assert connection.post("/", {}, b"{}").status == 202
+    assert server.connections == 1
+
+
+def test_chunked_with_extensions_and_trailers_in_small_pieces(serve):
+    raw = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'4;ext=1\r\n{"id\r\n7\r\n":"m2"}\r\n0\r\nX-Trailer: yes\r\n\r\n'
+    )
+    server = serve(in_pieces(raw))
+    connection = client(server)
+    assert connection.post("/", {}, b"{}").body == b'{"id":"m2"}'
+    assert connection.is_open
+
+
+def test_interim_answers_are_skipped(serve):
+    server = serve(answer(b"HTTP/1.1 100 Continue\r\n\r\n" + OK))
+    assert client(server).post("/", {}, b"{}").status == 202
+
+
+def test_a_body_up_to_the_close_ends_the_connection(serve):
+    server = serve(answer(b"HTTP/1.1 502 Bad Gateway\r\n\r\n<html>502</html>", then_close=True))
+    connection = client(server)
+    response = connection.post("/", {}, b"{}")
+    assert (response.status, response.body) == (502, b"<html>502</html>")
+    assert not connection.is_open
+
+
+def test_connection_close_and_http_1_0_are_not_reused(serve):
+    server = serve(
+        answer(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+        answer(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    )
+    connection = client(server)
+    connection.post("/", {}, b"{}")
+    assert not connection.is_open
+    connection.post("/", {}, b"{}")
+    assert not connection.is_open
+    assert server.connections == 2
+
+
+def test_headers_are_read_case_insensitively_and_retry_after_survives(serve):
+    server = serve(
+        answer(b"HTTP/1.1 429 Too Many\r\nRETRY-AFTER: 7\r\nContent-Length: 2\r\n\r\n{}")
+    )
+    response = client(server).post("/", {}, b"{}")
+    assert (response.status, response.headers["retry-after"]) == (429, "7")
+
+
+def test_a_close_before_any_answer_is_flagged_as_such(serve):
+    server = serve(close_without_answer)
+    with pytest.raises(ConnectionLost) as lost:
+        client(server).post("/", {}, b"{}")
+    assert lost.value.before_response
+
+
+def test_a_close_in_the_middle_of_the_body_is_not_before_response(serve):
+    server = serve(
+        answer(b'HTTP/1.1 202 Accepted\r\nContent-Length: 50\r\n\r\n{"id"', then_close=True)
+    )
+    connection = client(server)
+    with pytest.raises(ConnectionLost) as lost:
+        connection.post("/", {}, b"{}")
+    assert not lost.value.before_response
+    assert not connection.is_open
+
+
+def test_a_slow_answer_times_out_and_closes(serve):
+    release = threading.Event()
+
+    def slow(conn: socket.socket, _request: bytes) -> None:
+        release.wait(5)
+
+    server = serve(slow)
+    connection = client(server, timeout=0.2)
+    with pytest.raises(ResponseTimeout):
+        connection.post("/", {}, b"{}")
+    release.set()
+    assert not connection.is_open
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"SMTP ready\r\n\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXX0\r\n\r\n",
+    ],
+)
+def test_what_is_not_http_is_a_protocol_error(serve, raw: bytes):
+    server = serve(answer(raw, then_close=True))
+    connection = client(server)
+    with pytest.raises((ProtocolError, ConnectionLost)):
+        connection.post("/", {}, b"{}")
+    assert not connection.is_open
+
+
+def test_an_endless_head_is_refused(serve):
+    server = serve(answer(b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * 70_000 + b"\r\n\r\n"))
+    with pytest.raises(ProtocolError, match="too large"):
+        client(server).post("/", {}, b"{}")
+
+
+def test_nobody_listening_is_a_lost_connection():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ConnectionLost):
+        Http11Connection("127.0.0.1", port, timeout=1).post("/", {}, b"{}")
+
+
+def test_tls(serve, tmp_path: Path):
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    server = serve(answer(OK), tls=server_tls)
+    client_tls = ssl.create_default_context(cafile=str(cert))
+    connection = Http11Connection("localhost", server.port, timeout=2, tls=client_tls)
+    assert connection.post("/", {}, b"{}").status == 202
+    untrusted = Http11Connection(
+        "localhost", server.port, timeout=2, tls=ssl.create_default_context()
+    )
+    with pytest.raises(ConnectionLost):
+        untrusted.post("/", {}, b"{}")
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
