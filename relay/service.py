@@ -63,7 +63,6 @@ class Relay:
         self._parking = parking
         self._clock = clock
         self._sleep = sleep
-        self._max_in_flight = max_in_flight
         self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="relay-send")
         self._rng = random.Random()
 
@@ -226,7 +225,7 @@ class Relay:
         message_id = batch.source.message_id if batch.source else None
         label = f"message {message_id}" if message_id else "request"
         if self._parking is None:
-            self._log_line(logging.ERROR, f"{label} rejected: {reason}", batch.source, trace)
+            self._log_line(f"{label} rejected: {reason}", Outcome.REJECTED, batch.source, trace)
             return Answer(400, {"error": reason})
         attributes = dict(batch.source.attributes) if batch.source else {}
         try:
@@ -238,7 +237,7 @@ class Relay:
         except ParkingFailed as exc:
             log.error("%s", exc, exc_info=True)
             return Answer(503, {"error": f"{reason}; and parking it failed: {exc}"})
-        self._log_line(logging.ERROR, f"{label} parked: {reason}", batch.source, trace)
+        self._log_line(f"{label} parked: {reason}", Outcome.PARKED, batch.source, trace)
         return Answer(200, {"counts": {"parked": 1}, "events": [], "parked": reason})
 
     def _log(
@@ -271,9 +270,13 @@ class Relay:
         )
 
     def _log_line(
-        self, level: int, text: str, source: PubSubMessage | None, trace: str | None
+        self, text: str, outcome: Outcome, source: PubSubMessage | None, trace: str | None
     ) -> None:
-        log.log(level, text, extra=fields(**_source_fields(source), **{TRACE_FIELD: trace}))
+        """A line for a whole message that held no readable event: counted like an event."""
+        log.error(
+            text,
+            extra=fields(outcome=outcome.value, **_source_fields(source), **{TRACE_FIELD: trace}),
+        )
 
 
 def _source_fields(source: PubSubMessage | None) -> dict[str, object]:

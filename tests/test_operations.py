@@ -64,13 +64,16 @@ def test_a_poison_event_is_parked_and_acked_while_the_rest_is_delivered(
 
 
 def test_an_unreadable_message_is_parked_whole_with_its_original_bytes(
-    make_relay: Any, pubsub: Any, parking: tuple[str, str]
+    make_relay: Any, pubsub: Any, parking: tuple[str, str], capsys: Any
 ):
     topic, subscription = parking
     relay = make_relay(RELAY_PARKING_TOPIC=topic)
     envelope = push_envelope(b"\x00 not json at all", message_id="555")
     response = relay.post("/", data=json.dumps(envelope))
     assert response.status_code == 200
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    (logged,) = [line for line in lines if line.get("pubsub_message_id") == "555"]
+    assert (logged["severity"], logged["outcome"]) == ("ERROR", "parked")
     (parked,) = pubsub.pull_all(subscription, quiet_seconds=0.5, timeout=20, min_messages=1)
     assert parked.data == b"\x00 not json at all"
     assert "not JSON" in parked.attributes["relay_parked_reason"]
