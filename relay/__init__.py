@@ -1,0 +1,1 @@
+"""The Gigs to Svix relay: one Svix message for every Gigs platform event."""

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class PubSubError(OSError):
+    """Pub/Sub refused or failed a call; the message names the subscription and the reason."""
+
+
 @dataclass(frozen=True)
 class PulledMessage:
     ack_id: str
@@ -20,22 +24,30 @@ class PulledMessage:
 
 class SubscriptionReader:
     def __init__(self, subscription: str, *, timeout_seconds: float = 30.0) -> None:
+        from google.api_core import exceptions
         from google.cloud import pubsub_v1
 
         self.subscription = subscription
         self._timeout = timeout_seconds
         self._client: Any = pubsub_v1.SubscriberClient()
+        self._api_errors: tuple[type[BaseException], ...] = (exceptions.GoogleAPIError,)
+
+    def _call(self, method: str, request: dict[str, Any]) -> Any:
+        try:
+            return getattr(self._client, method)(request=request, timeout=self._timeout)
+        except self._api_errors as exc:
+            raise PubSubError(f"Pub/Sub {method} on {self.subscription} failed: {exc}") from None
 
     def pull(self, max_messages: int = 100) -> list[PulledMessage]:
         # Without return_immediately a pull on an empty subscription blocks for a long time;
         # with it Pub/Sub may answer empty while messages exist, so drain() asks twice.
-        response = self._client.pull(
-            request={
+        response = self._call(
+            "pull",
+            {
                 "subscription": self.subscription,
                 "max_messages": max_messages,
                 "return_immediately": True,
             },
-            timeout=self._timeout,
         )
         return [
             PulledMessage(
@@ -61,21 +73,14 @@ class SubscriptionReader:
 
     def ack(self, ack_ids: list[str]) -> None:
         if ack_ids:
-            self._client.acknowledge(
-                request={"subscription": self.subscription, "ack_ids": ack_ids},
-                timeout=self._timeout,
-            )
+            self._call("acknowledge", {"subscription": self.subscription, "ack_ids": ack_ids})
 
     def release(self, ack_ids: list[str]) -> None:
         """Hand messages back at once instead of when their ack deadline runs out."""
         if ack_ids:
-            self._client.modify_ack_deadline(
-                request={
-                    "subscription": self.subscription,
-                    "ack_ids": ack_ids,
-                    "ack_deadline_seconds": 0,
-                },
-                timeout=self._timeout,
+            self._call(
+                "modify_ack_deadline",
+                {"subscription": self.subscription, "ack_ids": ack_ids, "ack_deadline_seconds": 0},
             )
 
     def close(self) -> None:

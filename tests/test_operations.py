@@ -196,3 +196,12 @@ def test_the_cli_names_a_missing_setting(tmp_path: Path):
     )  # fmt: skip
     assert result.returncode == 2
     assert "SVIX_AUTH_TOKEN is required" in result.stderr
+
+
+def test_replay_from_a_subscription_that_does_not_exist_says_so(cli_env: dict[str, str]):
+    result = run_cli(
+        ["replay", "--subscription", "projects/test-project/subscriptions/nope"], cli_env
+    )
+    assert result.returncode == 2
+    assert "Pub/Sub pull on projects/test-project/subscriptions/nope failed" in result.stderr
+    assert "Traceback" not in result.stderr
