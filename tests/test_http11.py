@@ -4,7 +4,6 @@ TLS, and answers that are not HTTP."""
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from relay.http11 import ConnectionLost, Http11Connection, ProtocolError, ResponseTimeout
+from tests.fakes import private_key_pem, self_signed_certificate
 
 # A handler gets the accepted socket and the request bytes it read; it writes what it likes.
 Handler = Callable[[socket.socket, bytes], None]
@@ -276,33 +276,12 @@ def test_tls(serve, tmp_path: Path):
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    cert_path.write_text(
+        self_signed_certificate(key, common_name="localhost", dns_names=("localhost",))
     )
+    key_path.write_text(private_key_pem(key))
     return cert_path, key_path

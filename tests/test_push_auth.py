@@ -17,10 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from google.auth import crypt as google_crypt
 from google.auth import exceptions as google_exceptions
 from google.auth import jwt as google_jwt
@@ -39,6 +36,7 @@ from relay.push_auth import (
     PushAuthError,
     PushAuthUnavailable,
 )
+from tests.fakes import private_key_pem, self_signed_certificate
 
 AUDIENCE = "https://relay.example.test/push"
 ACCOUNT = "pubsub-push@project.iam.gserviceaccount.com"
@@ -53,27 +51,11 @@ def _rsa_key() -> rsa.RSAPrivateKey:
 
 
 def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return private_key_pem(key)
 
 
 def _cert_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "relay-test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return self_signed_certificate(key, common_name="relay-test")
 
 
 class KeyPair:
