@@ -101,6 +101,11 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _figure(label: str, relay: Any, baseline: Any, ratio: Any = "") -> str:
+    """A row under a scenario's first one: a figure beside its baseline, judged by no target."""
+    return _row("", label, relay, baseline, ratio, "", "")
+
+
 def render(results: dict[str, Any], config: dict[str, Any]) -> str:
     verdicts = {t.name: t for t in targets(results)}
 
@@ -131,47 +136,32 @@ def render(results: dict[str, Any], config: dict[str, Any]) -> str:
         )
         for q in ("p50_ms", "p99_ms"):
             lines.append(
-                _row(
-                    "",
+                _figure(
                     f"{q[:3]} latency ms",
                     _fmt(relay[q]),
                     _fmt(floor[q]),
                     _fmt(_ratio(relay[q], floor[q]), 2),
-                    "",
-                    "",
                 )
             )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "load generator CPU (cores)",
                 _fmt(relay["load_generator_cpu_share_of_core"], 2),
                 _fmt(floor["load_generator_cpu_share_of_core"], 2),
-                "",
-                "",
-                "",
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "other processes' CPU (cores)",
                 _fmt(relay["other_processes_cpu_cores"], 2),
                 _fmt(floor["other_processes_cpu_cores"], 2),
-                "",
-                "",
-                "",
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "non-200 answers / errors",
                 _fmt(relay["completed"] - relay["ok"]),
                 _fmt(floor["completed"] - floor["ok"]),
-                "",
-                "",
-                "",
             )
         )
     cpu = results.get("cpu")
@@ -187,52 +177,37 @@ def render(results: dict[str, Any], config: dict[str, Any]) -> str:
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "requests/s during the window",
                 _fmt(cpu["relay"]["ok_per_second"]),
                 _fmt(cpu["hello"]["ok_per_second"]),
-                "",
-                "",
-                "",
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "server tree CPU (cores)",
                 _fmt(cpu["relay"]["server_cpu_seconds"] / cpu["relay"]["window_seconds"], 2),
                 _fmt(cpu["hello"]["server_cpu_seconds"] / cpu["hello"]["window_seconds"], 2),
-                "",
-                "",
-                "",
             )
         )
         if cpu.get("forward_cpu_seconds_per_1000"):
             forward = cpu["forward_cpu_seconds_per_1000"]
             lines.append(
-                _row(
-                    "",
-                    "CPU s per 1,000 (reference: function making one plain HTTP call to Svix)",
+                _figure(
+                    "CPU s per 1,000 (reference: one bare http.client call to Svix per request)",
                     _fmt(cpu["relay_cpu_seconds_per_1000"], 3),
                     _fmt(forward, 3),
                     _fmt(cpu["relay_cpu_seconds_per_1000"] / forward, 2),
-                    "",
-                    "",
                 )
             )
         floor_client = _get(results, "throughput", "floor")
         if floor_client and floor_client.get("ok"):
             per_1000 = floor_client["load_generator_cpu_seconds"] / floor_client["ok"] * 1000
             lines.append(
-                _row(
-                    "",
+                _figure(
                     "svix SDK client CPU s per 1,000 (the floor's own process)",
                     "",
                     _fmt(per_1000, 3),
-                    "",
-                    "",
-                    "",
                 )
             )
     batch = results.get("batch")
@@ -270,13 +245,9 @@ def render(results: dict[str, Any], config: dict[str, Any]) -> str:
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "relay answers 200 / 429 / 503",
                 f"{limit['ok']} / {limit['relay_answers_429']} / {limit['relay_answers_503']}",
-                "",
-                "",
-                "",
                 "",
             )
         )
@@ -293,36 +264,26 @@ def render(results: dict[str, Any], config: dict[str, Any]) -> str:
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "fastest start to first 200 ms (baseline: hello+svix)",
                 _fmt(cold["relay"]["first_answer_ms_min"]),
                 _fmt(cold["hello_svix"]["first_answer_ms_min"]),
                 _fmt(cold["ratio_to_hello_svix_of_minimums"], 2),
-                "",
-                "",
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "start to first 200 ms (baseline: hello)",
                 _fmt(cold["relay"]["first_answer_ms_median"]),
                 _fmt(cold["hello"]["first_answer_ms_median"]),
                 _fmt(cold["ratio_to_hello"], 2),
-                "",
-                "",
             )
         )
         lines.append(
-            _row(
-                "",
+            _figure(
                 "start to listening ms (relay / hello+svix)",
                 _fmt(cold["relay"]["listening_ms_median"]),
                 _fmt(cold["hello_svix"]["listening_ms_median"]),
-                "",
-                "",
-                "",
             )
         )
         imports = cold["imports"]
