@@ -27,7 +27,7 @@ class Outcome(StrEnum):
 DONE = frozenset({Outcome.DELIVERED, Outcome.DUPLICATE, Outcome.PARKED})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventResult:
     position: int
     event_id: str

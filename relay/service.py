@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from relay.events import InvalidEvent
 from relay.intake import Batch, IncomingEvent, PubSubMessage
@@ -95,27 +95,21 @@ class Relay:
         trace: str | None,
     ) -> EventResult:
         started = self._clock()
-        unsent = EventResult(
-            incoming.position,
-            incoming.event_id,
-            Outcome.REJECTED,
-            event_type=incoming.event.type if incoming.event else None,
-        )
         try:
             message = to_message(incoming, fixed_app_id=self._fixed_app_id, check_size=check_size)
         except InvalidEvent as exc:
+            event_type = incoming.event.type if incoming.event else None
             status = 413 if isinstance(exc, PayloadTooLarge) else None
-            result = self._permanent(unsent, incoming, batch, str(exc), status=status)
-        else:
-            result = self._send(
-                replace(unsent, app_id=message.app_id), incoming, message, deadline, batch, trace
+            result = self._permanent(
+                incoming, batch, str(exc), event_type=event_type, app_id=None, status=status
             )
+        else:
+            result = self._send(incoming, message, deadline, batch, trace)
         self._log(result, batch.source, trace, self._clock() - started)
         return result
 
     def _send(
         self,
-        unsent: EventResult,
         incoming: IncomingEvent,
         message: OutgoingMessage,
         deadline: float,
@@ -136,16 +130,32 @@ class Relay:
                     self._log_retry(message, failure, attempts, pause, trace)
                     self._sleep(pause)
         except PermanentFailure as exc:
-            tried = replace(unsent, attempts=attempts)
-            return self._permanent(tried, incoming, batch, exc.reason, status=exc.status)
-        except SendFailure as exc:
-            outcome = Outcome.RATE_LIMITED if isinstance(exc, RateLimited) else Outcome.FAILED
-            return replace(
-                unsent, outcome=outcome, reason=exc.reason, attempts=attempts, status=exc.status
+            return self._permanent(
+                incoming,
+                batch,
+                exc.reason,
+                event_type=message.event_type,
+                app_id=message.app_id,
+                status=exc.status,
+                attempts=attempts,
             )
-        return replace(
-            unsent,
-            outcome=Outcome.DUPLICATE if accepted.already_existed else Outcome.DELIVERED,
+        except SendFailure as exc:
+            return EventResult(
+                incoming.position,
+                incoming.event_id,
+                Outcome.RATE_LIMITED if isinstance(exc, RateLimited) else Outcome.FAILED,
+                event_type=message.event_type,
+                app_id=message.app_id,
+                reason=exc.reason,
+                attempts=attempts,
+                status=exc.status,
+            )
+        return EventResult(
+            incoming.position,
+            incoming.event_id,
+            Outcome.DUPLICATE if accepted.already_existed else Outcome.DELIVERED,
+            event_type=message.event_type,
+            app_id=message.app_id,
             svix_message_id=accepted.svix_message_id,
             attempts=attempts,
         )
@@ -200,24 +210,34 @@ class Relay:
 
     def _permanent(
         self,
-        unsent: EventResult,
         incoming: IncomingEvent,
         batch: Batch,
         reason: str,
         *,
+        event_type: str | None,
+        app_id: str | None,
         status: int | None,
+        attempts: int = 0,
     ) -> EventResult:
-        rejected = replace(unsent, outcome=Outcome.REJECTED, reason=reason, status=status)
-        if self._parking is None:
-            return rejected
-        try:
-            self._parking.park(_parked(incoming, batch, reason))
-        except ParkingFailed as exc:
-            log.error("%s", exc, exc_info=True, extra=fields(event_id=incoming.event_id))
-            return replace(
-                rejected, outcome=Outcome.FAILED, reason=f"{reason}; and parking it failed: {exc}"
-            )
-        return replace(rejected, outcome=Outcome.PARKED)
+        """An event no retry can deliver: parked when there is a parking topic, else rejected."""
+        outcome = Outcome.REJECTED
+        if self._parking is not None:
+            try:
+                self._parking.park(_parked(incoming, batch, reason))
+                outcome = Outcome.PARKED
+            except ParkingFailed as exc:
+                log.error("%s", exc, exc_info=True, extra=fields(event_id=incoming.event_id))
+                outcome, reason = Outcome.FAILED, f"{reason}; and parking it failed: {exc}"
+        return EventResult(
+            incoming.position,
+            incoming.event_id,
+            outcome,
+            event_type=event_type,
+            app_id=app_id,
+            reason=reason,
+            attempts=attempts,
+            status=status,
+        )
 
     def _unreadable(self, batch: Batch, trace: str | None) -> Answer:
         """A Pub/Sub message no event can be read from: park it whole, or refuse it."""
