@@ -100,6 +100,11 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def configure_logging(*, fmt: str, level: str, secrets: list[str], to_stderr: bool = False) -> None:
     """Send the relay's log lines to stdout, where Cloud Run's agent picks them up (or to
     stderr, for command-line tools whose stdout is their report)."""
+    # Our lines never show the thread, process or multiprocessing names: not looking them up
+    # makes every LogRecord cheaper, and there is one per event.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = StdoutHandler(to_stderr=to_stderr)
     handler.setFormatter(TextFormatter() if fmt == "text" else CloudLoggingFormatter())
     handler.addFilter(RedactSecrets(secrets))
