@@ -103,7 +103,7 @@ def _too_large(size: int, limit: int) -> Answer:
 
 def _json_response(answer: Answer) -> flask.Response:
     response = flask.Response(
-        json.dumps(answer.body, ensure_ascii=False),
+        json.dumps(answer.body),  # ASCII: ids may hold lone surrogates, which UTF-8 refuses
         status=answer.status,
         mimetype="application/json",
     )

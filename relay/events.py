@@ -91,7 +91,10 @@ def derived_event_id(raw: dict[str, Any], *, position: int) -> str:
     """
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     material = f"{position}\n{canonical}"
-    return "evt_derived_" + hashlib.sha256(material.encode()).hexdigest()[:32]
+    # surrogatepass: JSON can carry lone surrogates ("\ud800"), which still need a stable id.
+    return (
+        "evt_derived_" + hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    )
 
 
 def json_kind(value: object) -> str:

@@ -74,11 +74,19 @@ class Http11Connection:
                 self._buffer = b""
 
     def post(self, target: str, headers: dict[str, str], body: bytes) -> Response:
-        """Send one POST and read its response; the connection stays open when both sides
+        return self.request("POST", target, headers, body)
+
+    def get(self, target: str, headers: dict[str, str]) -> Response:
+        return self.request("GET", target, headers, b"")
+
+    def request(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
+        """Send one request and read its response; the connection stays open when both sides
         allow it. Raises ConnectionLost, ResponseTimeout or ProtocolError (and closes)."""
         head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        if head.count("\n") != len(headers) or head.count("\r") != len(headers):
+            raise ValueError("a header name or value holds a line break")
         request = (
-            f"POST {target} HTTP/1.1\r\nHost: {self._host_header}\r\n"
+            f"{method} {target} HTTP/1.1\r\nHost: {self._host_header}\r\n"
             f"Content-Length: {len(body)}\r\n{head}\r\n"
         ).encode("latin-1") + body
         self._answered = False
@@ -100,6 +108,9 @@ class Http11Connection:
             raise ConnectionLost(
                 f"{type(exc).__name__}: {exc}", before_response=not self._answered
             ) from None
+        except BaseException:
+            self.close()  # whatever went wrong, what is left on this connection is unknown
+            raise
 
     def _connect(self) -> socket.socket:
         if self._sock is not None:
@@ -148,7 +159,10 @@ class Http11Connection:
             raise ProtocolError("response head is too large")
         status_line, *lines = head.decode("latin-1").split("\r\n")
         parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        code = parts[1] if len(parts) > 1 else ""
+        if not parts[0].startswith("HTTP/1.") or not (
+            len(code) == 3 and code.isascii() and code.isdigit()
+        ):
             raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
         headers: dict[str, str] = {}
         for line in lines:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -73,8 +74,8 @@ def read_request(body: bytes, headers: Headers, *, max_events: int) -> Batch:
         raise MalformedRequest("request body is empty")
     unwrapped = _unwrapped_push_metadata(headers)
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = decode_json(body)
+    except NotJson as exc:
         if unwrapped is not None:
             return Batch([], body, unwrapped, unreadable=f"message data is not JSON: {exc}")
         raise MalformedRequest(f"request body is not JSON: {exc}") from None
@@ -89,6 +90,32 @@ def read_request(body: bytes, headers: Headers, *, max_events: int) -> Batch:
         "request body must be a JSON object (an event or a Pub/Sub push envelope) or an array "
         f"of events, got {json_kind(document)}"
     )
+
+
+class NotJson(ValueError):
+    """Bytes that are not standard JSON the relay can carry."""
+
+
+def decode_json(data: bytes) -> Any:
+    """Standard JSON only: NaN, Infinity and numbers too large for a float would reach customers
+    as null, so they are refused; so is nesting deeper than Python's recursion allows."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise NotJson("nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise NotJson(str(exc)) from None
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:20]} is too large")
+    return value
 
 
 def _is_push_envelope(document: object) -> bool:
@@ -125,8 +152,8 @@ def _read_envelope(envelope: dict[str, Any], *, max_events: int) -> Batch:
     except (binascii.Error, ValueError):
         return Batch([], encoded.encode(), source, unreadable="message data is not valid base64")
     try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = decode_json(data)
+    except NotJson as exc:
         return Batch([], data, source, unreadable=f"message data is not JSON: {exc}")
     if not isinstance(document, dict | list):
         return Batch([], data, source, unreadable=_not_events(document))
@@ -153,13 +180,18 @@ def _incoming(position: int, raw: object) -> IncomingEvent:
     if isinstance(own_id, str) and own_id:
         event_id = own_id
     elif isinstance(raw, dict):
-        event_id = derived_event_id(raw, position=position)
+        try:
+            event_id = derived_event_id(raw, position=position)
+        except RecursionError:
+            event_id = f"#{position}"
     else:
         event_id = f"#{position}"
     try:
         return IncomingEvent(position, raw, event_id, event=parse_event(raw))
     except InvalidEvent as exc:
         return IncomingEvent(position, raw, event_id, problem=str(exc))
+    except RecursionError:
+        return IncomingEvent(position, raw, event_id, problem="event is nested too deeply")
 
 
 def _unwrapped_push_metadata(headers: Headers) -> PubSubMessage | None:
@@ -182,7 +214,7 @@ def _attributes(value: object) -> dict[str, str]:
 def _attempt(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10:
         return int(value)
     return None
 

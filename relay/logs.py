@@ -50,7 +50,7 @@ class CloudLoggingFormatter(logging.Formatter):
         if record.exc_info:
             # Error Reporting groups errors by the stack trace it finds in this field.
             entry["stack_trace"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(entry, default=str)  # ASCII escapes: safe for any string in a line
 
 
 class TextFormatter(logging.Formatter):
@@ -62,7 +62,8 @@ class TextFormatter(logging.Formatter):
             line = f"{line}  [{shown}]"
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"
-        return line
+        # A lone surrogate from an odd event id must not stop the line from being written.
+        return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class RedactSecrets(logging.Filter):

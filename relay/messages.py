@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from relay.events import InvalidEvent, public_payload
 from relay.intake import IncomingEvent
 from relay.settings import SVIX_ID_PATTERN
+
+if TYPE_CHECKING:
+    from svix.api import MessageIn
 
 # Svix refuses payloads over 1 MiB with 413; checking first names the event in our answer.
 MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -33,29 +35,48 @@ class OutgoingMessage:
     idempotency_key: str
     # When routing by project, Svix creates the application on first use.
     create_app_named: str | None = None
+    # The serialised MessageIn: what the direct sender posts, and what the size limit applies to.
+    body: bytes = b""
 
 
 def idempotency_key(app_id: str, event_id: str) -> str:
     """The same (application, event) always gets the same key: across redeliveries, retries,
     instances and restarts. A digest keeps it short and away from the SDK's `auto_` prefix."""
-    digest = hashlib.sha256(f"{app_id}\n{event_id}".encode()).hexdigest()
+    digest = hashlib.sha256(_utf8(f"{app_id}\n{event_id}")).hexdigest()
     return f"gigs-relay-v1-{digest[:48]}"
 
 
 def svix_event_id(event_id: str) -> str:
-    if len(event_id) <= MAX_ID_LENGTH and SVIX_ID_PATTERN.match(event_id):
+    if len(event_id) <= MAX_ID_LENGTH and SVIX_ID_PATTERN.fullmatch(event_id):
         return event_id
-    return "evt_sha256_" + hashlib.sha256(event_id.encode()).hexdigest()[:40]
+    return "evt_sha256_" + hashlib.sha256(_utf8(event_id)).hexdigest()[:40]
 
 
-def to_message(
-    incoming: IncomingEvent, *, fixed_app_id: str | None, check_size: bool
-) -> OutgoingMessage:
-    """The Svix message for a valid event; InvalidEvent when no retry could deliver it.
+def _utf8(text: str) -> bytes:
+    # JSON can carry lone surrogates ("\ud800"); they still need a stable digest.
+    return text.encode("utf-8", "surrogatepass")
 
-    `check_size` is off when the whole request is too small for any payload to reach the limit,
-    which spares serialising every event twice on the hot path.
-    """
+
+def message_in(message: OutgoingMessage) -> MessageIn:
+    """The SDK's model of the message: the contract both senders send."""
+    from svix.api import ApplicationIn, MessageIn
+
+    fields: dict[str, Any] = {
+        "event_type": message.event_type,
+        "event_id": message.svix_event_id,
+        "payload": message.payload,
+    }
+    if message.create_app_named:
+        # Only set when routing by project: an unset field is left out of the JSON entirely.
+        fields["application"] = ApplicationIn(
+            name=message.create_app_named, uid=message.create_app_named
+        )
+    return MessageIn(**fields)
+
+
+def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> OutgoingMessage:
+    """The Svix message for a valid event, serialised; InvalidEvent when no retry could deliver
+    it (including a payload that cannot be written as JSON, or one over Svix's size limit)."""
     event = incoming.event
     if event is None:
         raise InvalidEvent(incoming.problem or "event is invalid")
@@ -64,32 +85,34 @@ def to_message(
     else:
         app_id = _project_app(event.project)
         create_app_named = app_id
-    payload = public_payload(incoming.raw)
-    if check_size:
-        size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-        if size > MAX_PAYLOAD_BYTES:
-            raise PayloadTooLarge(
-                f"payload is {size} bytes, over Svix's limit of {MAX_PAYLOAD_BYTES} bytes"
-            )
-    if not SVIX_ID_PATTERN.match(event.type):
+    if not SVIX_ID_PATTERN.fullmatch(event.type):
         raise InvalidEvent(
             f"event type {event.type!r} is not a valid Svix event type "
             "(letters, digits, '-', '_' and '.' only)"
         )
-    return OutgoingMessage(
+    message = OutgoingMessage(
         app_id=app_id,
         event_id=incoming.event_id,
         event_type=event.type,
-        payload=payload,
+        payload=public_payload(incoming.raw),
         svix_event_id=svix_event_id(incoming.event_id),
         idempotency_key=idempotency_key(app_id, incoming.event_id),
         create_app_named=create_app_named,
     )
+    try:
+        body = message_in(message).model_dump_json(exclude_unset=True, by_alias=True).encode()
+    except ValueError as exc:  # lone surrogates, nesting deeper than the serialiser allows
+        raise InvalidEvent(f"payload cannot be written as JSON: {exc}") from None
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"message is {len(body)} bytes, over Svix's limit of {MAX_PAYLOAD_BYTES} bytes"
+        )
+    return replace(message, body=body)
 
 
 def _project_app(project: str | None) -> str:
     if not project:
         raise InvalidEvent("event has no `project` to route it to a Svix application")
-    if len(project) > MAX_ID_LENGTH or not SVIX_ID_PATTERN.match(project):
+    if len(project) > MAX_ID_LENGTH or not SVIX_ID_PATTERN.fullmatch(project):
         raise InvalidEvent(f"event project {project!r} is not a valid Svix application uid")
     return project

@@ -237,4 +237,4 @@ def jsonl_documents(lines: Iterable[str]) -> Iterator[bytes]:
 
 
 def dump(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    return json.dumps(data, indent=2)

@@ -54,6 +54,10 @@ class RateLimitGate:
             now = self._clock()
             if retry_after is not None:
                 window = min(retry_after, self._max * 12)
+            elif self._open_at > now:
+                # Calls that were in flight when the gate closed answer 429 too: one strike each
+                # time the gate closes, not one per call.
+                return self._open_at - now
             else:
                 self._strikes += 1
                 ceiling = min(self._max, self._initial * 2 ** (self._strikes - 1))
@@ -99,7 +103,8 @@ class RateLimitGate:
                     self._limit += 1 / self._limit
                     if self._limit >= self._ceiling:
                         self._limit = None
-            self._permits.notify()
+            # The limit may have grown, or gone: every waiter looks again.
+            self._permits.notify_all()
 
     def _wait_for_window(self, deadline: float) -> bool:
         while True:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from relay.events import InvalidEvent
 from relay.intake import Batch, IncomingEvent, PubSubMessage
 from relay.logs import TRACE_FIELD, fields, log
-from relay.messages import MAX_PAYLOAD_BYTES, OutgoingMessage, PayloadTooLarge, to_message
+from relay.messages import OutgoingMessage, PayloadTooLarge, to_message
 from relay.outcomes import Answer, EventResult, Outcome, answer_for
 from relay.parking import ParkedEvent, ParkingFailed, ParkingLot
 from relay.rate_gate import RateLimitGate
@@ -34,6 +34,11 @@ from relay.svix_sender import (
 # A refused token or unknown application is not retried within the request (it will not fix
 # itself in seconds) but still answered 503: the message comes back once the deployment is fixed.
 RETRYABLE = (TransientFailure, RateLimited)
+
+
+class GateStillClosed(RateLimited):
+    """The gate stayed closed (after a 429 seen by any sender) past the time budget. Svix said
+    nothing new, so this must not close the gate any further."""
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,9 @@ class Relay:
         if batch.unreadable is not None:
             return self._unreadable(batch, trace)
         deadline = self._clock() + self._policy.time_budget
-        # No payload can reach Svix's limit unless the request itself is that large.
-        check_size = len(batch.data) > MAX_PAYLOAD_BYTES * 0.9
 
         def one(incoming: IncomingEvent) -> EventResult:
-            return self._relay_event(incoming, batch, deadline, check_size, trace)
+            return self._relay_event(incoming, batch, deadline, trace)
 
         if len(batch.events) <= 1:
             results = [one(incoming) for incoming in batch.events]
@@ -91,12 +94,11 @@ class Relay:
         incoming: IncomingEvent,
         batch: Batch,
         deadline: float,
-        check_size: bool,
         trace: str | None,
     ) -> EventResult:
         started = self._clock()
         try:
-            message = to_message(incoming, fixed_app_id=self._fixed_app_id, check_size=check_size)
+            message = to_message(incoming, fixed_app_id=self._fixed_app_id)
         except InvalidEvent as exc:
             event_type = incoming.event.type if incoming.event else None
             status = 413 if isinstance(exc, PayloadTooLarge) else None
@@ -119,10 +121,15 @@ class Relay:
         attempts = 0
         try:
             while True:
+                if self._clock() >= deadline:
+                    # Queued behind other events of a large batch until the budget ran out.
+                    raise TransientFailure("not sent: the request's time budget ran out first")
                 attempts += 1
                 try:
                     accepted = self._send_once(message, deadline)
                     break
+                except GateStillClosed:
+                    raise
                 except RETRYABLE as failure:
                     pause = self._pause_after(failure, attempts)
                     if self._clock() + pause >= deadline:
@@ -163,7 +170,7 @@ class Relay:
     def _send_once(self, message: OutgoingMessage, deadline: float) -> Accepted:
         ticket = self._gate.enter(deadline)
         if ticket is None:
-            raise RateLimited(
+            raise GateStillClosed(
                 "Svix rate limit keeps the relay waiting past the time budget", retry_after=None
             )
         rate_limited = False
@@ -311,6 +318,6 @@ def _source_fields(source: PubSubMessage | None) -> dict[str, object]:
 
 def _parked(incoming: IncomingEvent, batch: Batch, reason: str) -> ParkedEvent:
     alone = len(batch.events) == 1 and batch.data
-    data = batch.data if alone else json.dumps(incoming.raw, ensure_ascii=False).encode()
+    data = batch.data if alone else json.dumps(incoming.raw).encode()
     attributes = dict(batch.source.attributes) if batch.source else {}
     return ParkedEvent(data, reason, event_id=incoming.event_id, attributes=attributes)

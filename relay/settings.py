@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Svix's own rule for application ids and uids.
-SVIX_ID_PATTERN = re.compile(r"^[a-zA-Z0-9\-_.]+$")
+# Svix's own rule for ids, uids and event types (use fullmatch: `$` would let a newline through).
+SVIX_ID_PATTERN = re.compile(r"[a-zA-Z0-9\-_.]+")
 
 
 class SettingsError(Exception):
@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
+    @field_validator("svix_auth_token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        # A newline pasted along with the token would end the request's headers early.
+        token = value.get_secret_value().strip()
+        if not token or not all("!" <= c <= "~" for c in token):
+            raise ValueError("must be printable ASCII without spaces (is there a stray newline?)")
+        return SecretStr(token)
+
     @field_validator("svix_server_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -77,7 +86,7 @@ class Settings(BaseSettings):
     @field_validator("svix_app_id")
     @classmethod
     def _app_id(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 256 or not SVIX_ID_PATTERN.match(value)):
+        if value is not None and (len(value) > 256 or not SVIX_ID_PATTERN.fullmatch(value)):
             raise ValueError("must match ^[a-zA-Z0-9-_.]+$ and be at most 256 characters")
         return value
 

@@ -22,14 +22,14 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from relay.http11 import ConnectionLost, Http11Connection, ProtocolError, Response, ResponseTimeout
-from relay.messages import OutgoingMessage
+from relay.messages import OutgoingMessage, message_in
 
 if TYPE_CHECKING:
     import httpx
-    from svix.api import MessageIn, Svix
+    from svix.api import Svix
 
 
 class SendFailure(Exception):
@@ -89,27 +89,15 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def message_in(message: OutgoingMessage) -> MessageIn:
-    """The SDK model of the message: the one contract both senders send."""
-    from svix.api import ApplicationIn, MessageIn
-
-    fields: dict[str, Any] = {
-        "event_type": message.event_type,
-        "event_id": message.svix_event_id,
-        "payload": message.payload,
-    }
-    if message.create_app_named:
-        # Only set when routing by project: an unset field is left out of the JSON entirely.
-        fields["application"] = ApplicationIn(
-            name=message.create_app_named, uid=message.create_app_named
-        )
-    return MessageIn(**fields)
+class Conflict(Exception):
+    """Svix answered 409. Only the sender can tell whether it was about our eventId (the message
+    is there: success) or something else, such as two requests creating the application."""
 
 
-def failure_for(status: int, detail: str, retry_after: str | None) -> Accepted:
-    """What a non-2xx answer means: a 409 for our own eventId is success, the rest raises."""
+def failure_for(status: int, detail: str, retry_after: str | None) -> NoReturn:
+    """What a non-2xx answer means; it always raises (Conflict for a 409)."""
     if status == 409:
-        return Accepted(svix_message_id=None, already_existed=True)
+        raise Conflict(detail)
     if status == 429:
         raise RateLimited(
             f"Svix rate limit (429): {detail}", retry_after=retry_after_seconds(retry_after)
@@ -134,14 +122,14 @@ def failure_for(status: int, detail: str, retry_after: str | None) -> Accepted:
 TRANSIENT_STATUSES = frozenset({408, 423, 425})
 
 
-def unreadable_answer(status: int | None, retry_after: str | None) -> Accepted:
+def unreadable_answer(status: int | None, retry_after: str | None) -> NoReturn:
     """An answer whose body is not JSON: an HTML page from a proxy or load balancer, most often.
     The status still says what happened, except on a 2xx, which a retry will replay."""
     if status is None or status >= 500 or status in TRANSIENT_STATUSES or 200 <= status < 300:
         raise TransientFailure(
             f"Svix answered {status} with a body that is not JSON", status=status
         ) from None
-    return failure_for(status, "answer body is not JSON", retry_after)
+    failure_for(status, "answer body is not JSON", retry_after)
 
 
 def error_detail(body: bytes) -> str | None:
@@ -206,7 +194,6 @@ class DirectSvixSender:
     def send(self, message: OutgoingMessage) -> Accepted:
         from svix.api import MessageOut
 
-        body = message_in(message).model_dump_json(exclude_unset=True, by_alias=True).encode()
         app = urllib.parse.quote(message.app_id, safe="")
         target = f"{self._prefix}/api/v1/app/{app}/msg?with_content=false"
         headers = {
@@ -214,7 +201,7 @@ class DirectSvixSender:
             "idempotency-key": message.idempotency_key,
             "svix-req-id": str(random.getrandbits(64)),
         }
-        answer = self._post(target, headers, body)
+        answer = self._post(target, headers, message.body)
         status = answer.status
         if 200 <= status < 300:
             try:
@@ -225,18 +212,50 @@ class DirectSvixSender:
                     f"Svix answered {status} with a body that is not a message", status=status
                 ) from None
             return Accepted(svix_message_id=created.id)
-        retry_after = answer.headers.get("retry-after")
-        detail = error_detail(answer.body)
-        if detail is None:
-            return unreadable_answer(status, retry_after)
-        return failure_for(status, detail, retry_after)
+        try:
+            retry_after = answer.headers.get("retry-after")
+            detail = error_detail(answer.body)
+            if detail is None:
+                unreadable_answer(status, retry_after)
+            failure_for(status, detail, retry_after)
+        except Conflict as conflict:
+            return self._existing(message, str(conflict))
+
+    def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
+        """After a 409: the message with our eventId, or a retry if Svix does not hold one."""
+        from svix.api import MessageOut
+
+        app = urllib.parse.quote(message.app_id, safe="")
+        event = urllib.parse.quote(message.svix_event_id, safe="")
+        answer = self._exchange(
+            "GET", f"{self._prefix}/api/v1/app/{app}/msg/{event}", {**self._headers}, b""
+        )
+        if 200 <= answer.status < 300:
+            try:
+                return Accepted(
+                    MessageOut.model_validate_json(answer.body).id, already_existed=True
+                )
+            except ValueError:
+                pass
+        elif answer.status == 404:
+            raise TransientFailure(
+                f"Svix answered 409 ({conflict}) but holds no message with eventId "
+                f"{message.svix_event_id}: retrying"
+            )
+        raise TransientFailure(
+            f"Svix answered 409 ({conflict}); looking the message up answered {answer.status}",
+            status=answer.status,
+        )
 
     def _post(self, target: str, headers: dict[str, str], body: bytes) -> Response:
+        return self._exchange("POST", target, headers, body)
+
+    def _exchange(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         connection = self._connection()
         for first_try in (True, False):
             reused = connection.is_open
             try:
-                return connection.post(target, headers, body)
+                return connection.request(method, target, headers, body)
             except ConnectionLost as exc:
                 # A keep-alive connection the server had already closed: one fresh try at once
                 # (the idempotency key makes a second send harmless even if the first arrived).
@@ -291,6 +310,12 @@ class SdkSvixSender:
         self._last_answer.retry_after = response.headers.get("retry-after")
 
     def send(self, message: OutgoingMessage) -> Accepted:
+        try:
+            return self._create(message)
+        except Conflict as conflict:
+            return self._existing(message, str(conflict))
+
+    def _create(self, message: OutgoingMessage) -> Accepted:
         import httpx
         from svix.api import MessageCreateOptions
         from svix.exceptions import HttpError, HTTPValidationError
@@ -301,13 +326,13 @@ class SdkSvixSender:
         try:
             created = self._svix.message.create(message.app_id, message_in(message), options)
         except HTTPValidationError as exc:
-            return failure_for(422, _validation_detail(exc), None)
+            failure_for(422, _validation_detail(exc), None)
         except HttpError as exc:
-            return failure_for(
+            failure_for(
                 exc.status_code, f"{exc.code}: {exc.detail}", self._last_answer.retry_after
             )
         except json.JSONDecodeError:
-            return unreadable_answer(self._last_answer.status, self._last_answer.retry_after)
+            unreadable_answer(self._last_answer.status, self._last_answer.retry_after)
         except httpx.TimeoutException:
             raise TransientFailure("Svix did not answer in time") from None
         except httpx.TransportError as exc:
@@ -317,8 +342,33 @@ class SdkSvixSender:
             status = self._last_answer.status
             if status is None or 200 <= status < 300:
                 raise TransientFailure("Svix answered with a body the SDK could not read") from None
-            return failure_for(status, "error body of an unexpected shape", None)
+            failure_for(status, "error body of an unexpected shape", None)
         return Accepted(svix_message_id=created.id)
+
+    def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
+        """After a 409: the message with our eventId, or a retry if Svix does not hold one."""
+        import httpx
+        from svix.exceptions import HttpError
+
+        try:
+            found = self._svix.message.get(message.app_id, message.svix_event_id)
+        except HttpError as exc:
+            if exc.status_code == 404:
+                raise TransientFailure(
+                    f"Svix answered 409 ({conflict}) but holds no message with eventId "
+                    f"{message.svix_event_id}: retrying"
+                ) from None
+            raise TransientFailure(
+                f"Svix answered 409 ({conflict}); looking the message up answered "
+                f"{exc.status_code}",
+                status=exc.status_code,
+            ) from None
+        except (httpx.HTTPError, ValueError) as exc:
+            raise TransientFailure(
+                f"Svix answered 409 ({conflict}); looking the message up failed: "
+                f"{type(exc).__name__}"
+            ) from None
+        return Accepted(found.id, already_existed=True)
 
 
 def _validation_detail(exc: Exception) -> str:

@@ -213,6 +213,8 @@ def _create_message(state: State, request: Request, token: str, app_id: str) -> 
 
 
 def _injected_error(status: int) -> Reply:
+    if status == 409:
+        return http_error(409, "conflict", "An application with that id or uid already exists")
     if status == 502:
         return Reply(502, _BAD_GATEWAY, "text/html")
     if status == 503:

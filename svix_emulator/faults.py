@@ -7,7 +7,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-ERROR_STATUSES = (500, 502, 503)
+# 409 stands for the conflict Svix can answer when it creates an application for a message and a
+# concurrent request just did: a 409 that is not about the message's eventId.
+ERROR_STATUSES = (409, 500, 502, 503)
 MAX_LATENCY_MS = 60_000
 MAX_SLOW_SECONDS = 600.0
 

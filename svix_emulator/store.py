@@ -13,6 +13,7 @@ from svix_emulator.validation import ApplicationSpec, ListQuery, MessageSpec
 
 FAULT_COUNTERS = (
     "rate_limited",
+    "error_409",
     "error_500",
     "error_502",
     "error_503",

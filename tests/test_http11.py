@@ -232,6 +232,8 @@ def test_a_slow_answer_times_out_and_closes(serve):
     [
         b"SMTP ready\r\n\r\n",
         b"HTTP/1.1 abc OK\r\n\r\n",
+        "HTTP/1.1 \u00b202 OK\r\n\r\n".encode(),
+        b"HTTP/1.1 2000 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: lots\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
@@ -285,3 +287,10 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     )
     key_path.write_text(private_key_pem(key))
     return cert_path, key_path
+
+
+def test_a_header_with_a_line_break_is_never_sent(serve):
+    server = serve(answer(OK))
+    with pytest.raises(ValueError, match="line break"):
+        client(server).post("/", {"Authorization": "Bearer tok\nX-Evil: 1"}, b"{}")
+    assert server.requests == []

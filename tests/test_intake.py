@@ -121,3 +121,30 @@ def test_unwrapped_push_with_garbage_is_unreadable_not_malformed():
 def test_too_many_events_in_one_request():
     with pytest.raises(RequestTooLarge, match="3 events, more than the limit of 2"):
         read([EVENT, EVENT, EVENT], max_events=2)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"type": "user.created", "data": {"a": NaN}}', "NaN is not JSON"),
+        (b'{"type": "user.created", "data": {"a": -Infinity}}', "-Infinity is not JSON"),
+        (b'{"type": "user.created", "data": {"a": 1e400}}', "too large"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_json_that_would_reach_customers_changed_or_not_at_all_is_refused(body: bytes, reason: str):
+    with pytest.raises(MalformedRequest, match=reason):
+        read(body)
+
+
+@pytest.mark.parametrize("attempt", ["\u00b2", "9" * 5000, "-1", True, 2.5])
+def test_odd_delivery_attempts_are_ignored(attempt: object):
+    envelope = {**push_envelope(EVENT), "deliveryAttempt": attempt}
+    assert read(envelope).source.delivery_attempt is None
+
+
+def test_lone_surrogates_still_get_a_stable_derived_id():
+    raw = '{"type": "user.created", "project": "p", "data": {"a": "\\ud800"}}'
+    first = read(raw.encode()).events[0].event_id
+    assert first == read(raw.encode()).events[0].event_id
+    assert first.startswith("evt_derived_")

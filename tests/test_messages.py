@@ -25,7 +25,7 @@ def incoming(raw: dict, position: int = 0) -> IncomingEvent:
 
 
 def test_routes_by_project_and_asks_svix_to_create_the_application():
-    message = to_message(incoming(EVENTS["user-created"]), fixed_app_id=None, check_size=True)
+    message = to_message(incoming(EVENTS["user-created"]), fixed_app_id=None)
     assert message.app_id == "acme-mobile"
     assert message.create_app_named == "acme-mobile"
     assert message.event_type == "user.created"
@@ -33,16 +33,14 @@ def test_routes_by_project_and_asks_svix_to_create_the_application():
 
 
 def test_a_fixed_application_wins_over_the_project():
-    message = to_message(
-        incoming(EVENTS["user-created"]), fixed_app_id="app_fixed", check_size=True
-    )
+    message = to_message(incoming(EVENTS["user-created"]), fixed_app_id="app_fixed")
     assert message.app_id == "app_fixed"
     assert message.create_app_named is None
 
 
 def test_the_prefixed_type_is_delivered_under_its_short_name_and_internals_are_stripped():
     raw = EVENTS["subscription-activated-prefixed"]
-    message = to_message(incoming(raw), fixed_app_id=None, check_size=True)
+    message = to_message(incoming(raw), fixed_app_id=None)
     assert message.event_type == "subscription.activated"
     assert message.payload["type"] == "subscription.activated"
     assert "_routing" not in message.payload
@@ -51,7 +49,7 @@ def test_the_prefixed_type_is_delivered_under_its_short_name_and_internals_are_s
 
 def test_unknown_fields_previous_data_and_actor_reach_the_customer():
     raw = EVENTS["payment-succeeded-with-previous"]
-    payload = to_message(incoming(raw), fixed_app_id=None, check_size=True).payload
+    payload = to_message(incoming(raw), fixed_app_id=None).payload
     assert payload["newFieldNobodyKnowsYet"] == {"kept": True}
     assert payload["previousData"] == {"status": "pending"}
     assert payload["actor"] == {"type": "system", "id": "billing"}
@@ -88,10 +86,29 @@ def test_an_event_id_svix_would_refuse_becomes_a_stable_digest():
 def test_events_no_retry_can_deliver(change: dict, reason: str):
     raw = {**EVENTS["user-created"], **change}
     with pytest.raises(InvalidEvent, match=reason):
-        to_message(incoming(raw), fixed_app_id=None, check_size=True)
+        to_message(incoming(raw), fixed_app_id=None)
 
 
 def test_a_payload_over_one_mebibyte_is_refused_before_svix_sees_it():
     raw = {**EVENTS["user-created"], "data": {"blob": "x" * MAX_PAYLOAD_BYTES}}
     with pytest.raises(PayloadTooLarge, match="over Svix's limit"):
-        to_message(incoming(raw), fixed_app_id=None, check_size=True)
+        to_message(incoming(raw), fixed_app_id=None)
+
+
+def test_a_payload_that_cannot_be_written_as_json_is_refused_not_crashed_on():
+    lone = {**EVENTS["user-created"], "data": {"name": "\ud800"}}
+    with pytest.raises(InvalidEvent, match="cannot be written as JSON"):
+        to_message(incoming(lone), fixed_app_id=None)
+    deep: dict = {}
+    node = deep
+    for _ in range(300):
+        node["n"] = {}
+        node = node["n"]
+    with pytest.raises(InvalidEvent, match="cannot be written as JSON"):
+        to_message(incoming({**EVENTS["user-created"], "data": deep}), fixed_app_id=None)
+
+
+def test_an_id_with_a_lone_surrogate_or_a_newline_gets_a_digest():
+    assert svix_event_id("evt_\ud800").startswith("evt_sha256_")
+    assert svix_event_id("evt_1\n").startswith("evt_sha256_")
+    assert idempotency_key("app", "evt_\ud800") == idempotency_key("app", "evt_\ud800")

@@ -181,7 +181,16 @@ def test_a_409_for_our_event_id_means_already_delivered(relay: Any, svix: Any):
     response = post(relay, push_envelope(USER))
     assert response.status_code == 200
     assert outcomes(response) == ["duplicate"]
+    assert response.get_json()["events"][0]["svix_message_id"] == svix.messages()[0]["id"]
     assert svix.stats()["conflicts"] == 1
+    assert len(svix.messages()) == 1
+
+
+def test_a_409_about_something_else_is_retried_until_the_message_is_there(relay: Any, svix: Any):
+    svix.set_faults(errors=[{"status": 409, "next": 1}])
+    response = post(relay, push_envelope(USER))
+    assert response.status_code == 200
+    assert outcomes(response) == ["delivered"]
     assert len(svix.messages()) == 1
 
 

@@ -3,6 +3,7 @@ long it waits, and when it gives up. (The real sender is tested against the emul
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -129,3 +130,56 @@ def test_own_events_map_and_send(make_relay: Callable, svix) -> None:
     # Guard against the fakes drifting from the real wiring: the same body through the real one.
     client = make_relay()
     assert client.post("/", json=USER).status_code == 200
+
+
+def test_an_event_whose_turn_comes_after_the_budget_is_not_sent():
+    time = FakeTime()
+
+    class SlowSender(ScriptedSender):
+        def send(self, message: OutgoingMessage) -> Accepted:
+            time.now += 1.0  # each send takes a second of the budget
+            return super().send(message)
+
+    sender = SlowSender([OK], time)
+    relay = Relay(
+        sender=sender,
+        gate=RateLimitGate(
+            initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep
+        ),
+        policy=RetryPolicy(time_budget=2.5, backoff_initial=0.1, backoff_max=1.0),
+        max_in_flight=1,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+    events = [
+        {"object": "event", "id": f"evt_{n}", "type": "user.created", "project": "p"}
+        for n in range(5)
+    ]
+    answer = relay.handle(read_request(json.dumps(events).encode(), {}, max_events=10))
+    relay.close()
+    assert answer.status == 503
+    outcomes = [event["outcome"] for event in answer.body["events"]]
+    assert outcomes == ["delivered", "delivered", "delivered", "failed", "failed"]
+    assert len(sender.sent) == 3
+    assert "time budget ran out" in answer.body["events"][4]["reason"]
+
+
+def test_waiting_out_the_gate_past_the_budget_does_not_close_it_further():
+    time = FakeTime()
+    gate = RateLimitGate(initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep)
+    gate.close_for(5.0)
+    sender = ScriptedSender([OK], time)
+    relay = Relay(
+        sender=sender,
+        gate=gate,
+        policy=RetryPolicy(time_budget=1.0, backoff_initial=0.1, backoff_max=1.0),
+        max_in_flight=1,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+    body = b'{"object": "event", "id": "evt_1", "type": "user.created", "project": "p"}'
+    for _ in range(3):
+        assert relay.handle(read_request(body, {}, max_events=10)).status == 429
+    relay.close()
+    assert sender.sent == []
+    assert gate.remaining() == pytest.approx(5.0)

@@ -66,3 +66,12 @@ def test_blank_optional_values_are_unset_and_accounts_are_a_list():
 def test_accounts_without_an_audience_are_refused():
     with pytest.raises(SettingsError, match="RELAY_PUSH_AUDIENCE"):
         load_settings({"SVIX_AUTH_TOKEN": "sk", "RELAY_PUSH_SERVICE_ACCOUNTS": "a@b"})
+
+
+def test_a_token_pasted_with_a_newline_is_trimmed_and_one_with_spaces_refused():
+    assert (
+        load_settings({"SVIX_AUTH_TOKEN": "sk_abc.eu\n"}).svix_auth_token.get_secret_value()
+        == "sk_abc.eu"
+    )
+    with pytest.raises(SettingsError, match="SVIX_AUTH_TOKEN is invalid"):
+        load_settings({"SVIX_AUTH_TOKEN": "sk_abc\nX-Injected: 1"})

@@ -29,9 +29,7 @@ _ids = itertools.count(1)
 
 def message(**changes: Any) -> OutgoingMessage:
     raw = {**USER, "id": f"evt_sender_{next(_ids)}", **changes}
-    return to_message(
-        IncomingEvent(0, raw, raw["id"], event=parse_event(raw)), fixed_app_id=None, check_size=True
-    )
+    return to_message(IncomingEvent(0, raw, raw["id"], event=parse_event(raw)), fixed_app_id=None)
 
 
 @pytest.fixture(params=sorted(SENDERS))
@@ -60,19 +58,32 @@ def test_the_application_is_created_on_first_use_only_when_routing_by_project(
     fixed = to_message(
         IncomingEvent(0, USER, USER["id"], event=parse_event(USER)),
         fixed_app_id="app_missing",
-        check_size=True,
     )
     with pytest.raises(ServiceRefused, match="404"):
         sender.send(fixed)
 
 
-def test_a_409_for_our_event_id_is_success(sender: Any, svix: Any):
+def test_a_409_for_our_event_id_is_success_with_the_existing_message(sender: Any, svix: Any):
     outgoing = message()
-    sender.send(outgoing)
+    first = sender.send(outgoing)
     other_key = OutgoingMessage(**{**outgoing.__dict__, "idempotency_key": "another-key"})
     accepted = sender.send(other_key)
     assert accepted.already_existed
+    assert accepted.svix_message_id == first.svix_message_id
     assert svix.stats()["conflicts"] == 1
+
+
+def test_a_409_that_is_not_about_our_event_id_is_retried_not_taken_for_success(
+    sender: Any, svix: Any
+):
+    # Svix can answer 409 when two requests race to create the application of a new project.
+    outgoing = message()
+    svix.set_faults(errors=[{"status": 409, "next": 1}])
+    with pytest.raises(TransientFailure, match="holds no message with eventId"):
+        sender.send(outgoing)
+    assert svix.messages() == []
+    assert sender.send(outgoing).already_existed is False
+    assert len(svix.messages()) == 1
 
 
 def test_a_422_is_permanent_and_says_why(sender: Any):
