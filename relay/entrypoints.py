@@ -68,23 +68,26 @@ def _answer(app: Application, request: flask.Request) -> Answer:
 
 def handle_cloud_event(app: Application, data: Any) -> None:
     """The Eventarc variant: a CloudEvent whose data is a Pub/Sub push envelope. Returning acks;
-    raising makes Eventarc redeliver (with --retry), so only what must come back raises."""
+    raising makes Eventarc deliver it again, and its subscription dead-letters it in the end.
+    So everything but a 200 raises: nothing is acked that is neither in Svix nor parked."""
     if not isinstance(data, dict) or "message" not in data:
-        # No Pub/Sub message in it: nothing a redelivery could ever deliver.
-        log.error("CloudEvent dropped: its data is not a Pub/Sub message envelope")
-        return
-    try:
-        batch = read_request(
-            json.dumps(data).encode(), {}, max_events=app.settings.max_events_per_request
-        )
-    except (MalformedRequest, RequestTooLarge) as exc:
-        log.error("CloudEvent dropped: %s", exc)
-        return
-    answer = app.relay.handle(batch)
+        answer = Answer(400, {"error": "CloudEvent data is not a Pub/Sub message envelope"})
+    else:
+        try:
+            batch = read_request(
+                json.dumps(data).encode(), {}, max_events=app.settings.max_events_per_request
+            )
+        except MalformedRequest as exc:
+            answer = Answer(400, {"error": str(exc)})
+        except RequestTooLarge as exc:
+            answer = Answer(413, {"error": str(exc)})
+        else:
+            answer = app.relay.handle(batch)
     if answer.status != 200:
         log.error(
-            "relay answered %d for a CloudEvent; raising so that Eventarc delivers it again",
+            "relay answered %d for a CloudEvent; raising so that Eventarc delivers it again: %s",
             answer.status,
+            answer.body.get("error", ""),
         )
         raise RedeliveryNeeded(answer)
 

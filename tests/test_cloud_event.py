@@ -56,6 +56,12 @@ def test_a_permanent_failure_without_parking_raises_too(eventarc: Any, svix: Any
     assert svix.messages() == []
 
 
-def test_data_with_no_pubsub_message_is_acked_with_an_error_log(eventarc: Any, capsys: Any):
-    assert send(eventarc, {"unexpected": True}) == 200
-    assert "CloudEvent dropped" in capsys.readouterr().out
+def test_data_with_no_pubsub_message_is_not_acked(eventarc: Any, capsys: Any):
+    assert send(eventarc, {"unexpected": True}) == 500
+    assert "not a Pub/Sub message envelope" in capsys.readouterr().out
+
+
+def test_a_batch_over_the_event_limit_is_not_acked(make_relay: Any, svix: Any):
+    client = make_relay(target="relay_event", RELAY_MAX_EVENTS_PER_REQUEST="3")
+    assert send(client, push_envelope([USER] * 4)) == 500
+    assert svix.messages() == []
