@@ -114,27 +114,33 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         from relay.pubsub_pull import SubscriptionReader
 
         reader = SubscriptionReader(_subscription(args.subscription or DEFAULT_DEAD_LETTER, args))
-        pulled = {m.message_id: m for m in reader.drain(limit=args.limit)}
-        done: list[str] = []
+        ack_ids: dict[str, str] = {}
+        to_ack: list[str] = []
         left: list[str] = []
 
-        def on_done(message_id: str, delivered: bool) -> None:
-            (done if delivered else left).append(pulled[message_id].ack_id)
+        def pulled() -> Iterator[tuple[str, bytes, dict[str, str]]]:
+            for message in reader.drain(limit=args.limit):
+                ack_ids[message.message_id] = message.ack_id
+                yield message.message_id, message.data, message.attributes
 
+        def on_done(message_id: str, delivered: bool) -> None:
+            # Acknowledge as we go, so a long replay does not outlive the ack deadlines.
+            (to_ack if delivered else left).append(ack_ids[message_id])
+            if len(to_ack) >= 100:
+                reader.ack(to_ack)
+                summary_acked.append(len(to_ack))
+                to_ack.clear()
+
+        summary_acked: list[int] = []
         summary = replay(
             relay,
-            tqdm(
-                [(m.message_id, m.data, m.attributes) for m in pulled.values()],
-                desc="replaying", unit="msg", file=sys.stderr,
-            ),
+            tqdm(pulled(), desc="replaying", unit="msg", file=sys.stderr),
             dry_run=args.dry_run,
             on_done=on_done,
-        )  # fmt: skip
-        if args.dry_run:
-            left = [m.ack_id for m in pulled.values()]
-        reader.ack(done)
+        )
+        reader.ack(to_ack)
         reader.release(left)
-        summary.acknowledged, summary.left = len(done), len(left)
+        summary.acknowledged, summary.left = sum(summary_acked) + len(to_ack), len(left)
         reader.close()
     relay.close()
     print(dump(summary.as_json()))

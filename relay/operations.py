@@ -4,7 +4,7 @@ the events we were given with the messages Svix holds)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -64,7 +64,7 @@ def replay(
     messages: Iterable[tuple[str, bytes, dict[str, str]]],
     *,
     dry_run: bool,
-    on_done: Any = None,
+    on_done: Callable[[str, bool], None] | None = None,
 ) -> ReplaySummary:
     """Send every message's events through the relay. `on_done(message_id, delivered)` is told
     after each message so the caller acknowledges only what reached Svix."""
@@ -84,6 +84,8 @@ def replay(
                 _count(summary, "would_send" if incoming.event else "invalid")
             if batch.unreadable:
                 _count(summary, "unreadable")
+            if on_done:
+                on_done(message_id, False)
             continue
         answer = relay.handle(batch)
         results = answer.body.get("events", [])

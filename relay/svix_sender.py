@@ -328,9 +328,7 @@ class SdkSvixSender:
         except HTTPValidationError as exc:
             failure_for(422, _validation_detail(exc), None)
         except HttpError as exc:
-            failure_for(
-                exc.status_code, f"{exc.code}: {exc.detail}", self._last_answer.retry_after
-            )
+            failure_for(exc.status_code, f"{exc.code}: {exc.detail}", self._last_answer.retry_after)
         except json.JSONDecodeError:
             unreadable_answer(self._last_answer.status, self._last_answer.retry_after)
         except httpx.TimeoutException:

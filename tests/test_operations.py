@@ -205,3 +205,19 @@ def test_replay_from_a_subscription_that_does_not_exist_says_so(cli_env: dict[st
     assert result.returncode == 2
     assert "Pub/Sub pull on projects/test-project/subscriptions/nope failed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_draining_holds_what_it_pulled_and_never_yields_a_message_twice(pubsub: Any):
+    from relay.pubsub_pull import SubscriptionReader
+
+    subscription = _dead_letter_with(pubsub, [(f"m{n}".encode(), {}) for n in range(12)])
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in pubsub.env().items():
+            env.setenv(name, value)
+        reader = SubscriptionReader(subscription)
+        drained = list(reader.drain(batch=5))
+        assert sorted(m.data for m in drained) == sorted(f"m{n}".encode() for n in range(12))
+        assert pubsub.pull(subscription) == []  # held, not handed to anyone else meanwhile
+        reader.release([m.ack_id for m in drained])
+        reader.close()
+    assert len(pubsub.pull_all(subscription, quiet_seconds=0.5, timeout=20, min_messages=12)) == 12
