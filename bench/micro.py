@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     event = json.loads(EVENT.read_text())
     bodies = [envelope(event, n) for n in range(calls * 3)]
     batches = [read_request(body, {}, max_events=10) for body in bodies]
-    messages = [to_message(b.events[0], fixed_app_id=None, check_size=False) for b in batches]
+    messages = [to_message(b.events[0], fixed_app_id=None) for b in batches]
     figures: dict[str, float] = {}
 
     with start_emulator() as svix:

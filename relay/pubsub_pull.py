@@ -6,7 +6,6 @@ The client honours PUBSUB_EMULATOR_HOST, which is how the tests point it at the 
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
