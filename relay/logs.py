@@ -66,28 +66,19 @@ class TextFormatter(logging.Formatter):
         return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-class RedactSecrets(logging.Filter):
-    """Last line of defence: no line leaves with a secret in it, whoever wrote the line."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
-        return True
-
-
 class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever sys.stdout (or stderr) is at the time of the line, not at start-up."""
+    """Writes to whatever sys.stdout (or stderr) is at the time of the line, not at start-up,
+    and is the last line of defence for secrets: whatever wrote the line, and in whichever field
+    (message, stack trace, structured field), a secret never leaves."""
 
-    def __init__(self, *, to_stderr: bool = False) -> None:
+    def __init__(self, *, secrets: list[str], to_stderr: bool = False) -> None:
         self._to_stderr = to_stderr
         super().__init__()
+        # Also as they appear inside a JSON string, escaped.
+        spelled = {
+            s for secret in secrets if len(secret) >= 4 for s in (secret, json.dumps(secret)[1:-1])
+        }
+        self._secrets = sorted(spelled, key=len, reverse=True)
 
     @property
     def stream(self) -> Any:
@@ -96,6 +87,13 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     @stream.setter
     def stream(self, _value: Any) -> None:
         pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        for secret in self._secrets:
+            if secret in line:
+                line = line.replace(secret, "[redacted]")
+        return line
 
 
 def configure_logging(*, fmt: str, level: str, secrets: list[str], to_stderr: bool = False) -> None:
@@ -106,9 +104,8 @@ def configure_logging(*, fmt: str, level: str, secrets: list[str], to_stderr: bo
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = StdoutHandler(to_stderr=to_stderr)
+    handler = StdoutHandler(secrets=secrets, to_stderr=to_stderr)
     handler.setFormatter(TextFormatter() if fmt == "text" else CloudLoggingFormatter())
-    handler.addFilter(RedactSecrets(secrets))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False

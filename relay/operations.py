@@ -49,7 +49,7 @@ def replay_batch(message_id: str, data: bytes, attributes: dict[str, str]) -> Ba
     headers = {"x-goog-pubsub-message-id": message_id}
     batch = read_request(data, headers, max_events=10_000)
     parked_id = attributes.get("relay_event_id")
-    if parked_id and len(batch.events) == 1 and not parked_id.startswith("message:"):
+    if parked_id and len(batch.events) == 1 and not parked_id.startswith(("message:", "sha256:")):
         only = batch.events[0]
         batch = Batch(
             [IncomingEvent(only.position, only.raw, parked_id, only.event, only.problem)],

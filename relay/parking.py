@@ -6,6 +6,7 @@ subscription-wide) and only ends in the dead-letter topic after the last attempt
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,11 +26,28 @@ class ParkedEvent:
 
     def publish_attributes(self) -> dict[str, str]:
         # Keep the original attributes so a replay sees the message as it was published.
+        # Pub/Sub refuses attribute values over 1,024 bytes: a long reason is cut, a long id is
+        # replaced by a digest (replay then derives the event's id again from its content).
+        event_id = self.event_id
+        if len(_utf8(event_id)) > MAX_ATTRIBUTE_BYTES:
+            event_id = "sha256:" + hashlib.sha256(_utf8(event_id)).hexdigest()
         return {
             **self.attributes,
-            "relay_parked_reason": self.reason[:1024],
-            "relay_event_id": self.event_id,
+            "relay_parked_reason": _cut(self.reason, MAX_ATTRIBUTE_BYTES),
+            "relay_event_id": event_id,
         }
+
+
+MAX_ATTRIBUTE_BYTES = 1024
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8, cut on a character boundary."""
+    return _utf8(text)[:limit].decode("utf-8", "ignore")
 
 
 class ParkingLot(Protocol):

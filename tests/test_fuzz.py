@@ -16,10 +16,20 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+EVENT_WITH_DATA_X = '{"object": "event", "id": "e", "type": "t", "project": "p", "data": {"x": X}}'
 ALLOWED = {200, 400, 404, 405, 413, 422, 429, 503}
 
+# Text as JSON can carry it: lone surrogates ("\ud800") and control characters included.
+odd_text = st.lists(
+    st.sampled_from(["a", "é", "\ud800", "\udfff", "\x00", "\n", "😀"]), max_size=6
+).map("".join)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | odd_text,
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
@@ -29,7 +39,7 @@ event_like = st.fixed_dictionaries(
     {},
     optional={
         "object": st.just("event") | json_values,
-        "id": st.text(max_size=30) | json_values,
+        "id": st.text(max_size=30) | odd_text | json_values,
         "type": st.sampled_from(["user.created", "com.gigs.user.created", "", "bad type"])
         | json_values,
         "project": st.sampled_from(["acme-mobile", "", "a/b"]) | json_values,
@@ -88,3 +98,22 @@ def test_a_known_event_still_goes_through_after_fuzzing(relay: Any, svix: Any) -
     event = own_events()["user-created"]
     assert relay.post("/", data=json.dumps(event)).status_code == 200
     assert len(svix.messages()) == 1
+
+
+@FUZZ
+@given(depth=st.integers(min_value=1, max_value=3000), wrap=st.booleans())
+def test_deep_nesting(relay: Any, depth: int, wrap: bool) -> None:
+    nested = "[" * depth + "]" * depth
+    body = EVENT_WITH_DATA_X.replace("X", nested).encode()
+    if wrap:
+        body = json.dumps(
+            {"message": {"data": base64.b64encode(body).decode(), "messageId": "1"}}
+        ).encode()
+    check(relay.post("/", data=body))
+
+
+def test_non_standard_numbers_are_refused_not_passed_on_as_null(relay: Any, svix: Any) -> None:
+    for number in ("NaN", "Infinity", "-Infinity", "1e400"):
+        response = relay.post("/", data=EVENT_WITH_DATA_X.replace("X", number))
+        assert response.status_code == 400, number
+    assert svix.messages() == []
