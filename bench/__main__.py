@@ -66,6 +66,12 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         help=f"comma list of scenarios ({','.join(SCENARIOS)}; default all)",
     )
     add(
+        "--load-repeats",
+        type=_positive_int,
+        default=3,
+        help="timed windows per load figure (relay, floor, hello); the median is reported (3)",
+    )
+    add(
         "--coldstart-repeats",
         type=_positive_int,
         default=3,
@@ -97,6 +103,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         only=args.only,
         profile=args.profile,
         coldstart_repeats=args.coldstart_repeats,
+        load_repeats=args.load_repeats,
         relay_extra_env=tuple(_setting(text, parser) for text in args.relay_env),
     )
     if args.output is not None:

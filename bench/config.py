@@ -59,6 +59,7 @@ class BenchConfig:
     batch_repeats: int = 5
     single_repeats: int = 20
     coldstart_repeats: int = 3
+    load_repeats: int = 3  # timed windows per load figure; the median is reported
     output: Path = RESULTS_DIR / "latest.json"
     profile: bool = False  # an extra relay run under py-spy
     relay_extra_env: tuple[tuple[str, str], ...] = ()  # experiments: settings beyond deploy.sh's
