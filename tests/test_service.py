@@ -42,13 +42,23 @@ class ScriptedSender:
         return step
 
 
-def relay_with(sender: ScriptedSender, time: FakeTime, budget: float = 10.0) -> Relay:
-    gate = RateLimitGate(initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep)
+def gate_on(time: FakeTime) -> RateLimitGate:
+    return RateLimitGate(initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep)
+
+
+def relay_with(
+    sender: ScriptedSender,
+    time: FakeTime,
+    budget: float = 10.0,
+    *,
+    gate: RateLimitGate | None = None,
+    max_in_flight: int = 4,
+) -> Relay:
     return Relay(
         sender=sender,
-        gate=gate,
+        gate=gate or gate_on(time),
         policy=RetryPolicy(time_budget=budget, backoff_initial=0.1, backoff_max=1.0),
-        max_in_flight=4,
+        max_in_flight=max_in_flight,
         clock=time.clock,
         sleep=time.sleep,
     )
@@ -109,17 +119,10 @@ def test_what_no_retry_can_fix_is_tried_once(failure: SendFailure, status: int):
 
 def test_a_429_makes_every_sender_of_the_process_wait():
     time = FakeTime()
-    gate = RateLimitGate(initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep)
+    gate = gate_on(time)
     gate.close_for(1.5)  # another thread's 429, moments ago
     sender = ScriptedSender([OK], time)
-    relay = Relay(
-        sender=sender,
-        gate=gate,
-        policy=RetryPolicy(time_budget=10, backoff_initial=0.1, backoff_max=1.0),
-        max_in_flight=1,
-        clock=time.clock,
-        sleep=time.sleep,
-    )
+    relay = relay_with(sender, time, 10, gate=gate, max_in_flight=1)
     body = b'{"object": "event", "id": "evt_1", "type": "user.created", "project": "p"}'
     assert relay.handle(read_request(body, {}, max_events=10)).status == 200
     relay.close()
@@ -141,16 +144,7 @@ def test_an_event_whose_turn_comes_after_the_budget_is_not_sent():
             return super().send(message)
 
     sender = SlowSender([OK], time)
-    relay = Relay(
-        sender=sender,
-        gate=RateLimitGate(
-            initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep
-        ),
-        policy=RetryPolicy(time_budget=2.5, backoff_initial=0.1, backoff_max=1.0),
-        max_in_flight=1,
-        clock=time.clock,
-        sleep=time.sleep,
-    )
+    relay = relay_with(sender, time, 2.5, max_in_flight=1)
     events = [
         {"object": "event", "id": f"evt_{n}", "type": "user.created", "project": "p"}
         for n in range(5)
@@ -166,17 +160,10 @@ def test_an_event_whose_turn_comes_after_the_budget_is_not_sent():
 
 def test_waiting_out_the_gate_past_the_budget_does_not_close_it_further():
     time = FakeTime()
-    gate = RateLimitGate(initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep)
+    gate = gate_on(time)
     gate.close_for(5.0)
     sender = ScriptedSender([OK], time)
-    relay = Relay(
-        sender=sender,
-        gate=gate,
-        policy=RetryPolicy(time_budget=1.0, backoff_initial=0.1, backoff_max=1.0),
-        max_in_flight=1,
-        clock=time.clock,
-        sleep=time.sleep,
-    )
+    relay = relay_with(sender, time, 1.0, gate=gate, max_in_flight=1)
     body = b'{"object": "event", "id": "evt_1", "type": "user.created", "project": "p"}'
     for _ in range(3):
         assert relay.handle(read_request(body, {}, max_events=10)).status == 429
