@@ -5,8 +5,8 @@ Two senders share the svix SDK's models (`MessageIn` out, `MessageOut` back) as 
 - `DirectSvixSender` (the default) sends the SDK's serialised `MessageIn` over a plain keep-alive
   HTTP connection per thread. The benchmark showed the SDK's HTTP layer (httpx) costing more CPU
   per event than the whole rest of the relay; see NOTES.md for the figures.
-- `SdkSvixSender` calls `svix.message.create` itself (RELAY_SVIX_CLIENT=sdk), for anyone who
-  would rather trade that CPU for the SDK's HTTP behaviour (proxies, HTTP/2-less httpx).
+- `SdkSvixSender` calls `svix.message.create` itself (RELAY_SVIX_CLIENT=sdk), for a deployment
+  that needs what only the SDK's HTTP layer has (proxy support), at the price of that CPU.
 
 Retrying is the delivery layer's job: the SDK's own retries are switched off, because they ignore
 429 and Retry-After and would spend the time budget behind our back.
@@ -201,7 +201,7 @@ class DirectSvixSender:
             "idempotency-key": message.idempotency_key,
             "svix-req-id": str(random.getrandbits(64)),
         }
-        answer = self._post(target, headers, message.body)
+        answer = self._exchange("POST", target, headers, message.body)
         status = answer.status
         if 200 <= status < 300:
             try:
@@ -246,9 +246,6 @@ class DirectSvixSender:
             f"Svix answered 409 ({conflict}); looking the message up answered {answer.status}",
             status=answer.status,
         )
-
-    def _post(self, target: str, headers: dict[str, str], body: bytes) -> Response:
-        return self._exchange("POST", target, headers, body)
 
     def _exchange(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         connection = self._connection()
