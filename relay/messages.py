@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from relay.events import InvalidEvent, public_payload
@@ -57,20 +57,20 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def message_in(message: OutgoingMessage) -> MessageIn:
+def message_in(
+    *, event_type: str, svix_event_id: str, payload: dict[str, Any], create_app_named: str | None
+) -> MessageIn:
     """The SDK's model of the message: the contract both senders send."""
     from svix.api import ApplicationIn, MessageIn
 
     fields: dict[str, Any] = {
-        "event_type": message.event_type,
-        "event_id": message.svix_event_id,
-        "payload": message.payload,
+        "event_type": event_type,
+        "event_id": svix_event_id,
+        "payload": payload,
     }
-    if message.create_app_named:
+    if create_app_named:
         # Only set when routing by project: an unset field is left out of the JSON entirely.
-        fields["application"] = ApplicationIn(
-            name=message.create_app_named, uid=message.create_app_named
-        )
+        fields["application"] = ApplicationIn(name=create_app_named, uid=create_app_named)
     return MessageIn(**fields)
 
 
@@ -90,24 +90,32 @@ def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> Outgoing
             f"event type {event.type!r} is not a valid Svix event type "
             "(letters, digits, '-', '_' and '.' only)"
         )
-    message = OutgoingMessage(
-        app_id=app_id,
-        event_id=incoming.event_id,
-        event_type=event.type,
-        payload=public_payload(incoming.raw),
-        svix_event_id=svix_event_id(incoming.event_id),
-        idempotency_key=idempotency_key(app_id, incoming.event_id),
-        create_app_named=create_app_named,
-    )
+    payload = public_payload(incoming.raw)
+    event_id = svix_event_id(incoming.event_id)
     try:
-        body = message_in(message).model_dump_json(exclude_unset=True, by_alias=True).encode()
+        model = message_in(
+            event_type=event.type,
+            svix_event_id=event_id,
+            payload=payload,
+            create_app_named=create_app_named,
+        )
+        body = model.model_dump_json(exclude_unset=True, by_alias=True).encode()
     except ValueError as exc:  # lone surrogates, nesting deeper than the serialiser allows
         raise InvalidEvent(f"payload cannot be written as JSON: {exc}") from None
     if len(body) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(
             f"message is {len(body)} bytes, over Svix's limit of {MAX_PAYLOAD_BYTES} bytes"
         )
-    return replace(message, body=body)
+    return OutgoingMessage(
+        app_id=app_id,
+        event_id=incoming.event_id,
+        event_type=event.type,
+        payload=payload,
+        svix_event_id=event_id,
+        idempotency_key=idempotency_key(app_id, incoming.event_id),
+        create_app_named=create_app_named,
+        body=body,
+    )
 
 
 def _project_app(project: str | None) -> str:

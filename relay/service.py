@@ -254,11 +254,13 @@ class Relay:
         if self._parking is None:
             self._log_line(f"{label} rejected: {reason}", Outcome.REJECTED, batch.source, trace)
             return Answer(400, {"error": reason})
-        attributes = dict(batch.source.attributes) if batch.source else {}
         try:
             self._parking.park(
                 ParkedEvent(
-                    batch.data, reason, event_id=f"message:{message_id}", attributes=attributes
+                    batch.data,
+                    reason,
+                    event_id=f"message:{message_id}",
+                    attributes=_source_attributes(batch),
                 )
             )
         except ParkingFailed as exc:
@@ -319,5 +321,10 @@ def _source_fields(source: PubSubMessage | None) -> dict[str, object]:
 def _parked(incoming: IncomingEvent, batch: Batch, reason: str) -> ParkedEvent:
     alone = len(batch.events) == 1 and batch.data
     data = batch.data if alone else json.dumps(incoming.raw).encode()
-    attributes = dict(batch.source.attributes) if batch.source else {}
-    return ParkedEvent(data, reason, event_id=incoming.event_id, attributes=attributes)
+    return ParkedEvent(
+        data, reason, event_id=incoming.event_id, attributes=_source_attributes(batch)
+    )
+
+
+def _source_attributes(batch: Batch) -> dict[str, str]:
+    return dict(batch.source.attributes) if batch.source else {}

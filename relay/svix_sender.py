@@ -25,7 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from relay.http11 import ConnectionLost, Http11Connection, ProtocolError, Response, ResponseTimeout
-from relay.messages import OutgoingMessage, message_in
+from relay.messages import OutgoingMessage
 
 if TYPE_CHECKING:
     import httpx
@@ -117,6 +117,19 @@ def failure_for(status: int, detail: str, retry_after: str | None) -> NoReturn:
     if status == 422:
         raise PermanentFailure(f"Svix rejected the message as invalid (422): {detail}", status=422)
     raise PermanentFailure(f"Svix rejected the message ({status}): {detail}", status=status)
+
+
+def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) -> NoReturn:
+    """A 409 whose message could not be found by its eventId: not a delivery, so a retry."""
+    if lookup_status == 404:
+        raise TransientFailure(
+            f"Svix answered 409 ({conflict}) but holds no message with eventId "
+            f"{svix_event_id}: retrying"
+        )
+    raise TransientFailure(
+        f"Svix answered 409 ({conflict}); looking the message up answered {lookup_status}",
+        status=lookup_status,
+    )
 
 
 TRANSIENT_STATUSES = frozenset({408, 423, 425})
@@ -237,15 +250,7 @@ class DirectSvixSender:
                 )
             except ValueError:
                 pass
-        elif answer.status == 404:
-            raise TransientFailure(
-                f"Svix answered 409 ({conflict}) but holds no message with eventId "
-                f"{message.svix_event_id}: retrying"
-            )
-        raise TransientFailure(
-            f"Svix answered 409 ({conflict}); looking the message up answered {answer.status}",
-            status=answer.status,
-        )
+        unconfirmed_conflict(conflict, message.svix_event_id, answer.status)
 
     def _exchange(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         connection = self._connection()
@@ -314,14 +319,16 @@ class SdkSvixSender:
 
     def _create(self, message: OutgoingMessage) -> Accepted:
         import httpx
-        from svix.api import MessageCreateOptions
+        from svix.api import MessageCreateOptions, MessageIn
         from svix.exceptions import HttpError, HTTPValidationError
 
         options = MessageCreateOptions(idempotency_key=message.idempotency_key, with_content=False)
         self._last_answer.status = None
         self._last_answer.retry_after = None
         try:
-            created = self._svix.message.create(message.app_id, message_in(message), options)
+            # The same MessageIn the mapping serialised, read back into the SDK's model.
+            message_in = MessageIn.model_validate_json(message.body)
+            created = self._svix.message.create(message.app_id, message_in, options)
         except HTTPValidationError as exc:
             failure_for(422, _validation_detail(exc), None)
         except HttpError as exc:
@@ -348,16 +355,7 @@ class SdkSvixSender:
         try:
             found = self._svix.message.get(message.app_id, message.svix_event_id)
         except HttpError as exc:
-            if exc.status_code == 404:
-                raise TransientFailure(
-                    f"Svix answered 409 ({conflict}) but holds no message with eventId "
-                    f"{message.svix_event_id}: retrying"
-                ) from None
-            raise TransientFailure(
-                f"Svix answered 409 ({conflict}); looking the message up answered "
-                f"{exc.status_code}",
-                status=exc.status_code,
-            ) from None
+            unconfirmed_conflict(conflict, message.svix_event_id, exc.status_code)
         except (httpx.HTTPError, ValueError) as exc:
             raise TransientFailure(
                 f"Svix answered 409 ({conflict}); looking the message up failed: "
