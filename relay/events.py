@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -82,19 +85,96 @@ def public_payload(raw: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def derived_event_id(raw: dict[str, Any], *, position: int) -> str:
-    """A stable id for an event that came without one, from its content and its position.
+def derived_event_id(canonical: str, *, occurrence: int) -> str:
+    """A stable id for an event that came without one, from its canonical JSON and which copy of
+    that content it is within its message (0 for the first).
 
-    A redelivered, retried or replayed copy (even from the dead-letter topic, where the Pub/Sub
-    message id is new) gets the same id and dedups; two identical events at different positions of
-    one array stay two events.
+    A redelivered, reordered, split or replayed copy (even from the dead-letter topic, where the
+    Pub/Sub message id is new, or from a JSONL file with one event a line) gets the same id and
+    dedups; identical events within one message stay separate events. Identical copies split over
+    two messages cannot be told from a redelivery, so they become one event.
     """
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    material = f"{position}\n{canonical}"
+    # "<n>\n<canonical JSON>", as when n was the event's position: a lone event (copy 0, at
+    # position 0) keeps the id it had then, so redeliveries across that change still dedup.
+    # Fed in two parts to save a copy of the text (a 16 MiB string with one emoji is 64 MiB).
+    digest = hashlib.sha256(f"{occurrence}\n".encode())
     # surrogatepass: JSON can carry lone surrogates ("\ud800"), which still need a stable id.
-    return (
-        "evt_derived_" + hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    )
+    digest.update(canonical.encode("utf-8", "surrogatepass"))
+    return "evt_derived_" + digest.hexdigest()[:32]
+
+
+class DerivedIds:
+    """Ids for the events of one message that came without one: from each event's content and
+    how many identical copies came before it in the message, never from where it stands, so
+    that a reordered or split redelivery dedups."""
+
+    def __init__(self) -> None:
+        # Copies seen so far, by the id of the first copy.
+        self._copies: dict[str, int] = {}
+
+    def next_id(self, raw: object) -> str:
+        canonical = canonical_json(raw)
+        first = derived_event_id(canonical, occurrence=0)
+        occurrence = self._copies.get(first, 0)
+        self._copies[first] = occurrence + 1
+        return first if occurrence == 0 else derived_event_id(canonical, occurrence=occurrence)
+
+
+def canonical_json(value: object) -> str:
+    """The value's JSON with sorted keys, no spaces and non-ASCII text as is: the same text for
+    the same content however it was spelled, and however deep it is nested."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        # The decoder took the value at a shallower stack than this one. The same text, made
+        # with a list for a stack: it needs a frame or two, whatever the depth.
+        return _canonical_json_without_recursion(value)
+
+
+def _canonical_json_without_recursion(value: object) -> str:
+    out: list[str] = []
+    # What is left to write, next on top: (True, text to write as is) or (False, a value).
+    todo: list[tuple[bool, Any]] = [(False, value)]
+    while todo:
+        literal, item = todo.pop()
+        if literal:
+            out.append(item)
+            continue
+        if isinstance(item, dict):
+            parts: list[tuple[bool, Any]] = []
+            for key, inner in sorted(item.items(), key=itemgetter(0)):
+                separator = "," if parts else "{"
+                parts += [(True, f"{separator}{encode_basestring(key)}:"), (False, inner)]
+            todo += reversed([*parts, (True, "}" if parts else "{}")])
+        elif isinstance(item, list):
+            parts = []
+            for inner in item:
+                parts += [(True, "," if parts else "["), (False, inner)]
+            todo += reversed([*parts, (True, "]" if parts else "[]")])
+        else:
+            out.append(_scalar(item))
+    return "".join(out)
+
+
+def _scalar(value: object) -> str:
+    """A JSON scalar as json.dumps writes it."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in (math.inf, -math.inf):
+            return "Infinity" if value > 0 else "-Infinity"
+        return float.__repr__(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def json_kind(value: object) -> str:

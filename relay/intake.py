@@ -7,15 +7,15 @@ The Content-Type header is not trusted: Pub/Sub sends unwrapped data with whatev
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from relay.events import GigsEvent, InvalidEvent, derived_event_id, json_kind, parse_event
+from relay.events import DerivedIds, GigsEvent, InvalidEvent, json_kind, parse_event
 
 
 class Headers(Protocol):
@@ -70,20 +70,26 @@ def read_request(body: bytes, headers: Headers, *, max_events: int) -> Batch:
     """Parse a request body into a batch, raising MalformedRequest for what is not a request
     the relay understands. A readable request carrying an unreadable Pub/Sub message is a batch
     with `unreadable` set: the message is poison, and the caller decides whether to park it."""
-    if not body.strip():
+    if not body or body.isspace():  # what `not body.strip()` says, without copying the body
         raise MalformedRequest("request body is empty")
     unwrapped = _unwrapped_push_metadata(headers)
     try:
-        document = decode_json(body)
+        document = decode_json(body, max_items=max_events)
     except NotJson as exc:
         if unwrapped is not None:
             return Batch([], body, unwrapped, unreadable=f"message data is not JSON: {exc}")
         raise MalformedRequest(f"request body is not JSON: {exc}") from None
+    except TooManyItems:
+        # From Pub/Sub no retry makes the message smaller: it is poison, to be parked. A direct
+        # caller can split the batch.
+        if unwrapped is not None:
+            return Batch([], body, unwrapped, unreadable=_too_many(max_events))
+        raise RequestTooLarge(f"request carries more than {max_events} events, the limit") from None
 
     if _is_push_envelope(document):
         return _read_envelope(document, max_events=max_events)
     if isinstance(document, dict | list):
-        return _batch(document, body, unwrapped, max_events=max_events)
+        return _batch(document, body, unwrapped)
     if unwrapped is not None:
         return Batch([], body, unwrapped, unreadable=_not_events(document))
     raise MalformedRequest(
@@ -96,16 +102,61 @@ class NotJson(ValueError):
     """Bytes that are not standard JSON the relay can carry."""
 
 
-def decode_json(data: bytes) -> Any:
+class TooManyItems(Exception):
+    """A top-level array with more elements than allowed; the rest of it was not read."""
+
+
+def decode_json(data: bytes, *, max_items: int | None = None) -> Any:
     """Standard JSON only: NaN, Infinity and numbers too large for a float would reach customers
-    as null, so they are refused; so is nesting deeper than Python's recursion allows."""
+    as null, so they are refused; so is nesting deeper than Python's recursion allows.
+
+    With `max_items`, a top-level array is decoded one element at a time and TooManyItems raised
+    at the first element past the limit: 16 MiB of `[{},{},...]` would otherwise become 5.6
+    million dicts (400 MiB) before anyone counted them.
+    """
     try:
         # What json.loads does with bytes, with one decoder made once rather than per call.
-        return _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
+        text = data.decode(json.detect_encoding(data), "surrogatepass")
+        start = _space_end(text, 0)
+        if max_items is not None and text.startswith("[", start):
+            return _decode_array(text, start + 1, max_items)
+        return _DECODER.decode(text)
     except RecursionError:
         raise NotJson("nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise NotJson(str(exc)) from None
+
+
+def _decode_array(text: str, index: int, max_items: int) -> list[Any]:
+    """The array whose `[` is just before `index`, as strictly as the decoder reads one."""
+    items: list[Any] = []
+    index = _space_end(text, index)
+    if text.startswith("]", index):
+        index += 1
+    else:
+        while True:
+            item, index = _DECODER.raw_decode(text, index)
+            items.append(item)
+            if len(items) > max_items:
+                raise TooManyItems(f"more than {max_items} items")
+            index = _space_end(text, index)
+            if text.startswith(",", index):
+                index = _space_end(text, index + 1)
+            elif text.startswith("]", index):
+                index += 1
+                break
+            else:
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, index)
+    index = _space_end(text, index)
+    if index != len(text):
+        raise json.JSONDecodeError("Extra data", text, index)
+    return items
+
+
+def _space_end(text: str, index: int) -> int:
+    """Where the JSON whitespace starting at `index` ends."""
+    match = _WHITESPACE.match(text, index)
+    return match.end() if match else index
 
 
 def _refuse_constant(name: str) -> float:
@@ -120,6 +171,8 @@ def _finite_float(text: str) -> float:
 
 
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+# JSON's four whitespace characters, as the decoder itself skips them between tokens.
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 def _is_push_envelope(document: object) -> bool:
@@ -146,50 +199,42 @@ def _read_envelope(envelope: dict[str, Any], *, max_events: int) -> Batch:
         delivery_attempt=_attempt(envelope.get("deliveryAttempt")),
         attributes=_attributes(message.get("attributes")),
     )
-    encoded = message.get("data")
+    # Taken out of the envelope so that the base64 text (most of the request) is freed once
+    # decoded, before the data is.
+    encoded = message.pop("data", None)
     if not encoded:
         return Batch([], b"", source, unreadable="Pub/Sub message has no data")
     if not isinstance(encoded, str):
         return Batch([], b"", source, unreadable="Pub/Sub message `data` is not a base64 string")
     try:
-        data = base64.b64decode(encoded, validate=True)
+        # What b64decode(validate=True) takes, without first copying the text into bytes.
+        data = binascii.a2b_base64(encoded, strict_mode=True)
     except (binascii.Error, ValueError):
         return Batch([], encoded.encode(), source, unreadable="message data is not valid base64")
+    del encoded
     try:
-        document = decode_json(data)
+        document = decode_json(data, max_items=max_events)
     except NotJson as exc:
         return Batch([], data, source, unreadable=f"message data is not JSON: {exc}")
+    except TooManyItems:
+        return Batch([], data, source, unreadable=_too_many(max_events))
     if not isinstance(document, dict | list):
         return Batch([], data, source, unreadable=_not_events(document))
-    return _batch(document, data, source, max_events=max_events)
+    return _batch(document, data, source)
 
 
 def _batch(
-    document: dict[str, Any] | list[Any],
-    data: bytes,
-    source: PubSubMessage | None,
-    *,
-    max_events: int,
+    document: dict[str, Any] | list[Any], data: bytes, source: PubSubMessage | None
 ) -> Batch:
+    # The decoder has already refused arrays over the event limit.
     items = document if isinstance(document, list) else [document]
-    if len(items) > max_events:
-        raise RequestTooLarge(
-            f"request carries {len(items)} events, more than the limit of {max_events}"
-        )
-    return Batch([_incoming(position, raw) for position, raw in enumerate(items)], data, source)
+    derived = DerivedIds()
+    return Batch([_incoming(n, raw, derived) for n, raw in enumerate(items)], data, source)
 
 
-def _incoming(position: int, raw: object) -> IncomingEvent:
+def _incoming(position: int, raw: object, derived: DerivedIds) -> IncomingEvent:
     own_id = raw.get("id") if isinstance(raw, dict) else None
-    if isinstance(own_id, str) and own_id:
-        event_id = own_id
-    elif isinstance(raw, dict):
-        try:
-            event_id = derived_event_id(raw, position=position)
-        except RecursionError:
-            event_id = f"#{position}"
-    else:
-        event_id = f"#{position}"
+    event_id = own_id if isinstance(own_id, str) and own_id else derived.next_id(raw)
     try:
         return IncomingEvent(position, raw, event_id, event=parse_event(raw))
     except InvalidEvent as exc:
@@ -225,6 +270,10 @@ def _attempt(value: object) -> int | None:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _too_many(max_events: int) -> str:
+    return f"message carries more than {max_events} events, the limit"
 
 
 def _not_events(document: object) -> str:

@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -117,3 +118,33 @@ def test_non_standard_numbers_are_refused_not_passed_on_as_null(relay: Any, svix
         response = relay.post("/", data=EVENT_WITH_DATA_X.replace("X", number))
         assert response.status_code == 400, number
     assert svix.messages() == []
+
+
+@pytest.fixture
+def limited_relay(make_relay: Any) -> Any:
+    return make_relay(RELAY_MAX_EVENTS_PER_REQUEST="3")
+
+
+@FUZZ
+@given(
+    count=st.integers(min_value=0, max_value=6),
+    shape=st.sampled_from(["direct", "wrapped", "unwrapped"]),
+    spacing=st.sampled_from(["", " ", "\n"]),
+)
+def test_batches_around_the_event_limit(
+    limited_relay: Any, count: int, shape: str, spacing: str
+) -> None:
+    event = own_events()["user-created"]
+    data = ("[" + spacing + f",{spacing}".join([json.dumps(event)] * count) + "]").encode()
+    headers = {"x-goog-pubsub-message-id": "5"} if shape == "unwrapped" else {}
+    if shape == "wrapped":
+        message = {"data": base64.b64encode(data).decode(), "messageId": "5"}
+        data = json.dumps({"message": message}).encode()
+    response = limited_relay.post("/", data=data, headers=headers)
+    check(response)
+    if count <= 3:
+        assert response.status_code == 200
+    else:
+        # Too many for one request: a direct caller can split it; a Pub/Sub message is poison.
+        assert response.status_code == (413 if shape == "direct" else 400)
+        assert "more than 3 events, the limit" in response.get_json()["error"]
