@@ -6,31 +6,46 @@ and system time), most of it in http.client's e-mail-based header parsing and it
 and system calls. The relay sends one kind of request to one host, so the client it needs is
 small: a request written in one send, a response read with Content-Length, chunked transfer
 coding, or up to the close. Anything else is a protocol error, reported as such.
+
+The timeout is one deadline for the whole exchange (connect, TLS handshake, send, every read),
+not a limit per socket call: a server that dribbles a byte now and then must not hold a request
+past the relay's time budget.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _RECV = 65536
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+# How far a socket's timeout may be from the time left before it is set again: each settimeout
+# is a system call, and most requests are one send and one read well inside the deadline.
+_SLACK = 0.01
 
 
 class ConnectionLost(Exception):
     """The connection failed or closed before a whole response arrived. `before_response` says
     that no byte of the response came: on a reused connection that is a stale keep-alive, and
-    sending again on a new connection is the expected cure."""
+    sending again on a new connection is the expected cure. `head` is the response's status and
+    headers (with an empty body) when they had arrived."""
 
-    def __init__(self, reason: str, *, before_response: bool) -> None:
+    def __init__(self, reason: str, *, before_response: bool, head: Response | None = None) -> None:
         super().__init__(reason)
         self.before_response = before_response
+        self.head = head
 
 
 class ResponseTimeout(Exception):
-    """No (whole) answer within the timeout."""
+    """No (whole) answer within the timeout; `head` as for ConnectionLost."""
+
+    def __init__(self, reason: str, *, head: Response | None = None) -> None:
+        super().__init__(reason)
+        self.head = head
 
 
 class ProtocolError(Exception):
@@ -60,6 +75,8 @@ class Http11Connection:
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._answered = False  # any byte of the current response received yet
+        self._head: Response | None = None  # the current response's head, once read
+        self._deadline = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -90,55 +107,107 @@ class Http11Connection:
             f"Content-Length: {len(body)}\r\n{head}\r\n"
         ).encode("latin-1") + body
         self._answered = False
+        self._head = None
+        self._deadline = time.monotonic() + self._timeout
         try:
             sock = self._connect()
-            sock.sendall(request)
+            view = memoryview(request)
+            while view:  # not sendall: over TLS, its timeout restarts with every piece
+                self._bound(sock)
+                view = view[sock.send(view) :]
             return self._read_response(sock)
         except TimeoutError:
             self.close()
-            raise ResponseTimeout("no answer in time") from None
-        except ConnectionLost:
-            self.close()
-            raise
-        except ProtocolError:
+            raise ResponseTimeout("no answer in time", head=self._head) from None
+        except (ConnectionLost, ResponseTimeout, ProtocolError):
             self.close()
             raise
         except OSError as exc:
             self.close()
             raise ConnectionLost(
-                f"{type(exc).__name__}: {exc}", before_response=not self._answered
+                f"{type(exc).__name__}: {exc}",
+                before_response=not self._answered,
+                head=self._head,
             ) from None
         except BaseException:
             self.close()  # whatever went wrong, what is left on this connection is unknown
             raise
 
+    def _bound(self, sock: socket.socket) -> None:
+        """Before a blocking call: it may take what is left of the deadline, and no more."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise ResponseTimeout("no answer in time", head=self._head)
+        current = sock.gettimeout()
+        if current is None or abs(current - left) > _SLACK:
+            sock.settimeout(left)
+
     def _connect(self) -> socket.socket:
         if self._sock is not None:
             return self._sock
-        sock = socket.create_connection(self._address, timeout=self._timeout)
+        sock = self._open()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tls is not None:
-            sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
+            try:
+                self._bound(sock)  # the handshake as a whole is bounded by the socket's timeout
+                sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
+            except BaseException:
+                sock.close()  # not yet ours to close later: it is not self._sock
+                raise
         self._sock = sock
         self._buffer = b""
         return sock
 
+    def _open(self) -> socket.socket:
+        """socket.create_connection, except that all addresses together share the deadline."""
+        host, port = self._address
+        failure: OSError = OSError(f"no address for {host}")
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        ):
+            sock = socket.socket(family, kind, proto)
+            try:
+                self._bound(sock)
+                sock.connect(address)
+                return sock
+            except TimeoutError:
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                failure = exc
+            except BaseException:
+                sock.close()
+                raise
+        raise failure
+
     def _read_response(self, sock: socket.socket) -> Response:
         while True:
             status, headers, keep_alive = self._read_head(sock)
+            if status == 101:
+                raise ProtocolError("101 Switching Protocols, which the relay never asks for")
             if 100 <= status < 200:
                 continue  # an interim answer (100 Continue, 103): the real one follows
             break
+        self._head = Response(status, headers, b"")
+        coding = headers.get("transfer-encoding")
         if status in (204, 304):
-            body = b""
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""  # never a body, whatever the head says; if it announces one, start afresh
+            keep_alive = (
+                keep_alive and coding is None and headers.get("content-length") in (None, "0")
+            )
+        elif coding is not None:
+            # The relay offers no transfer coding (no TE header): chunked is the only one allowed.
+            if coding.lower() != "chunked":
+                raise ProtocolError(f"unsupported Transfer-Encoding {coding[:40]!r}")
             body = self._read_chunked(sock)
         elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"])
-            except ValueError:
-                raise ProtocolError("Content-Length is not a number") from None
-            if length < 0 or length > MAX_BODY_BYTES:
+            text = headers["content-length"]
+            # int() would also take "+5", "1_0" and non-ASCII digits.
+            if not (text.isascii() and text.isdigit() and len(text) <= 10):
+                raise ProtocolError(f"Content-Length {text[:20]!r} is not a number")
+            length = int(text)
+            if length > MAX_BODY_BYTES:
                 raise ProtocolError(f"Content-Length {length} out of range")
             body = self._read_exactly(sock, length)
         else:
@@ -161,7 +230,7 @@ class Http11Connection:
         parts = status_line.split(" ", 2)
         code = parts[1] if len(parts) > 1 else ""
         if not parts[0].startswith("HTTP/1.") or not (
-            len(code) == 3 and code.isascii() and code.isdigit()
+            len(code) == 3 and code.isascii() and code.isdigit() and code[0] != "0"
         ):
             raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
         headers: dict[str, str] = {}
@@ -192,11 +261,12 @@ class Http11Connection:
         chunks: list[bytes] = []
         total = 0
         while True:
-            size_text = self._read_line(sock).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+            # chunk-size is 1*HEXDIG, then optional whitespace and extensions after a ";".
+            # int(..., 16) alone would also take "-5", "+5", "0x5" and "1_0".
+            size_text = self._read_line(sock).split(b";", 1)[0].strip(b" \t")
+            if not (0 < len(size_text) <= 16 and _HEX_DIGITS.issuperset(size_text)):
+                raise ProtocolError(f"bad chunk size {size_text[:20]!r}")
+            size = int(size_text, 16)
             if size == 0:
                 while self._read_line(sock):  # trailer fields, up to the empty line
                     pass
@@ -210,6 +280,7 @@ class Http11Connection:
 
     def _read_to_close(self, sock: socket.socket) -> bytes:
         while True:
+            self._bound(sock)
             chunk = sock.recv(_RECV)
             if not chunk:
                 body, self._buffer = self._buffer, b""
@@ -220,8 +291,11 @@ class Http11Connection:
                 raise ProtocolError("response body is too large")
 
     def _fill(self, sock: socket.socket) -> None:
+        self._bound(sock)
         chunk = sock.recv(_RECV)
         if not chunk:
-            raise ConnectionLost("connection closed by Svix", before_response=not self._answered)
+            raise ConnectionLost(
+                "connection closed by Svix", before_response=not self._answered, head=self._head
+            )
         self._answered = True
         self._buffer += chunk

@@ -1,13 +1,16 @@
 """Sending one message to Svix, one attempt at a time, and saying what the answer means.
 
-Two senders share the svix SDK's models (`MessageIn` out, `MessageOut` back) as the contract:
+Two senders share the svix SDK's wire format (`MessageIn` out, `MessageOut` back) as the contract:
 
-- `DirectSvixSender` (the default) sends the SDK's serialised `MessageIn` over a plain keep-alive
-  HTTP connection per thread. The benchmark showed the SDK's HTTP layer (httpx) costing more CPU
-  per event than the whole rest of the relay; see NOTES.md for the figures.
+- `DirectSvixSender` (the default) posts the serialised `MessageIn` over a plain keep-alive
+  HTTP connection per thread, and reads the answer with a mirror of `MessageOut`, without
+  importing the SDK (some 260 pydantic models: about a quarter of a second of cold start). The
+  benchmark showed the SDK's HTTP layer (httpx) costing more CPU per event than the whole rest
+  of the relay; see NOTES.md for the figures. tests/test_sender_contract.py holds it to the SDK.
 - `SdkSvixSender` calls `svix.message.create` itself (RELAY_SVIX_CLIENT=sdk), for a deployment
   that needs what only the SDK's HTTP layer has (proxy support), at the price of that CPU.
 
+Both judge a failed answer from its status and raw body (`failure_for`), so they agree on it.
 Retrying is the delivery layer's job: the SDK's own retries are switched off, because they ignore
 429 and Retry-After and would spend the time budget behind our back.
 """
@@ -20,9 +23,14 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeGuard
+
+import pydantic
+from pydantic.alias_generators import to_camel
 
 from relay.http11 import ConnectionLost, Http11Connection, ProtocolError, Response, ResponseTimeout
 from relay.messages import OutgoingMessage
@@ -54,6 +62,12 @@ class TransientFailure(SendFailure):
 class ServiceRefused(SendFailure):
     """Svix refuses our token or our configuration (401, 403, 404): not the message's fault,
     so the message is kept (503), and someone must fix the deployment."""
+
+
+class NotSvixAnswer(ServiceRefused):
+    """Svix's address answered as Svix never does: a redirect, or an error that is not in one of
+    Svix's shapes (an HTML page, some other JSON). SVIX_SERVER_URL points somewhere else, and no
+    retry of the message can fix that: kept (503), never parked, the reason names the setting."""
 
 
 class PermanentFailure(SendFailure):
@@ -94,29 +108,72 @@ class Conflict(Exception):
     is there: success) or something else, such as two requests creating the application."""
 
 
-def failure_for(status: int, detail: str, retry_after: str | None) -> NoReturn:
-    """What a non-2xx answer means; it always raises (Conflict for a 409)."""
+def failure_for(status: int, body: bytes, headers: Mapping[str, str]) -> NoReturn:
+    """What a non-2xx answer means; it always raises (Conflict for a 409). `headers` has
+    lower-case names. Only an error in Svix's own shape can blame the message."""
+    detail, from_svix = read_error(status, body)
     if status == 409:
         raise Conflict(detail)
     if status == 429:
-        raise RateLimited(
-            f"Svix rate limit (429): {detail}", retry_after=retry_after_seconds(retry_after)
-        )
-    if status in (401, 403):
+        retry_after = retry_after_seconds(headers.get("retry-after"))
+        raise RateLimited(f"Svix rate limit (429): {detail}", retry_after=retry_after)
+    if status in TRANSIENT_STATUSES or status >= 500:
+        raise TransientFailure(f"Svix answered {status}: {detail}", status=status)
+    if from_svix and status in (401, 403):
         raise ServiceRefused(
             f"Svix refused the relay's credentials ({status}): check SVIX_AUTH_TOKEN",
             status=status,
         )
-    if status == 404:
+    if from_svix and status == 404:
         raise ServiceRefused(
             f"Svix does not know the application (404): {detail}; check SVIX_APP_ID",
             status=status,
         )
-    if status in TRANSIENT_STATUSES or status >= 500:
-        raise TransientFailure(f"Svix answered {status}: {detail}", status=status)
-    if status == 422:
+    if from_svix and status == 422:
         raise PermanentFailure(f"Svix rejected the message as invalid (422): {detail}", status=422)
-    raise PermanentFailure(f"Svix rejected the message ({status}): {detail}", status=status)
+    if from_svix and status in (400, 413):
+        raise PermanentFailure(f"Svix rejected the message ({status}): {detail}", status=status)
+    if 300 <= status < 400:
+        location = headers.get("location", "")[:200] or "nowhere"
+        raise NotSvixAnswer(
+            f"Svix's address answered {status}, a redirect to {location}, which the relay does "
+            "not follow: set SVIX_SERVER_URL to Svix's API address itself",
+            status=status,
+        )
+    raise NotSvixAnswer(
+        f"Svix's address answered {status} with {detail}, an answer Svix never gives: "
+        "check SVIX_SERVER_URL",
+        status=status,
+    )
+
+
+def read_error(status: int, body: bytes) -> tuple[str, bool]:
+    """An error body in a line, and whether it is in Svix's shape for the status: 422
+    `{"detail": [{"loc", "msg", "type"}, ...]}`, any other `{"code": str, "detail": ...}`."""
+    try:
+        document = json.loads(body)
+    except ValueError:  # UnicodeDecodeError included
+        return "a body that is not JSON", False
+    if not isinstance(document, dict):
+        return "a JSON body that is not a Svix error", False
+    detail = document.get("detail")
+    if status == 422:
+        if not (isinstance(detail, list) and detail and all(map(_validation_item, detail))):
+            return "a JSON body that is not a Svix validation error", False
+        return "; ".join(f"{'.'.join(map(str, i['loc']))}: {i['msg']}" for i in detail[:3]), True
+    code = document.get("code")
+    if not (isinstance(code, str) and code and "detail" in document):
+        return "a JSON body that is not a Svix error", False
+    return f"{code}: {str(detail)[:200]}", True
+
+
+def _validation_item(item: object) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("loc"), list)
+        and isinstance(item.get("msg"), str)
+        and isinstance(item.get("type"), str)
+    )
 
 
 def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) -> NoReturn:
@@ -134,35 +191,41 @@ def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) 
 
 TRANSIENT_STATUSES = frozenset({408, 423, 425})
 
-
-def unreadable_answer(status: int | None, retry_after: str | None) -> NoReturn:
-    """An answer whose body is not JSON: an HTML page from a proxy or load balancer, most often.
-    The status still says what happened, except on a 2xx, which a retry will replay."""
-    if status is None or status >= 500 or status in TRANSIENT_STATUSES or 200 <= status < 300:
-        raise TransientFailure(
-            f"Svix answered {status} with a body that is not JSON", status=status
-        ) from None
-    failure_for(status, "answer body is not JSON", retry_after)
+# The SDK whose wire format the direct sender speaks, for its User-Agent (a test pins it to the
+# installed SDK; asking importlib.metadata costs milliseconds of cold start).
+SVIX_SDK_VERSION = "2.9.1"
 
 
-def error_detail(body: bytes) -> str | None:
-    """Svix's error body in a line: `code: detail`, or the 422 list; None when it is not JSON."""
+class MessageOutFields(pydantic.BaseModel):
+    """svix.api.MessageOut's fields and config, so that the direct sender reads an answer as the
+    SDK does without importing it (tests/test_sender_contract.py checks the two agree)."""
+
+    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    event_id: str | None = None
+    event_type: str
+    payload: dict[str, Any]
+    channels: list[str] | None = None
+    id: str
+    timestamp: datetime
+    tags: list[str] | None = None
+    deliver_at: datetime | None = None
+
+
+def created_message_id(body: bytes) -> str | None:
+    """The message id in a 2xx answer, read as the SDK's MessageOut reads it; None when the body
+    is not a message, or names none (an empty id)."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return MessageOutFields.model_validate_json(body).id or None
+    except ValueError:
         return None
-    if not isinstance(document, dict):
-        return str(document)[:200]
-    detail = document.get("detail")
-    if isinstance(detail, list):
-        parts = []
-        for item in detail[:3]:
-            if isinstance(item, dict):
-                loc = ".".join(str(p) for p in item.get("loc") or [])
-                parts.append(f"{loc}: {item.get('msg', '')}")
-        return "; ".join(parts)
-    code = document.get("code")
-    return f"{code}: {detail}" if code else str(detail)[:200]
+
+
+def not_a_message(status: int) -> NoReturn:
+    # Svix took it (or something at its address said so); a retry with the same key replays it.
+    raise TransientFailure(
+        f"Svix answered {status} with a body that is not a message", status=status
+    ) from None
 
 
 def region_url(token: str) -> str:
@@ -174,8 +237,8 @@ def region_url(token: str) -> str:
 
 
 class DirectSvixSender:
-    """POST /api/v1/app/{app}/msg with the SDK's serialised MessageIn, over one keep-alive
-    connection per thread (relay/http11.py); the answer is read back as the SDK's MessageOut."""
+    """POST /api/v1/app/{app}/msg with the serialised MessageIn, over one keep-alive connection
+    per thread (relay/http11.py), following no redirect; the answer is read as MessageOut."""
 
     def __init__(
         self,
@@ -185,8 +248,6 @@ class DirectSvixSender:
         timeout_seconds: float,
         tls: ssl.SSLContext | None = None,
     ) -> None:
-        from svix import __version__ as svix_version
-
         base = urllib.parse.urlsplit(server_url or region_url(token))
         if base.scheme not in ("http", "https") or not base.hostname:
             raise ValueError(f"Svix server URL must be http(s)://host[:port], got {base.geturl()}")
@@ -200,13 +261,11 @@ class DirectSvixSender:
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": f"gigs-svix-relay svix-libs/{svix_version}/python",
+            "User-Agent": f"gigs-svix-relay svix-libs/{SVIX_SDK_VERSION}/python",
         }
         self._local = threading.local()
 
     def send(self, message: OutgoingMessage) -> Accepted:
-        from svix.api import MessageOut
-
         app = urllib.parse.quote(message.app_id, safe="")
         target = f"{self._prefix}/api/v1/app/{app}/msg?with_content=false"
         headers = {
@@ -215,42 +274,27 @@ class DirectSvixSender:
             "svix-req-id": str(random.getrandbits(64)),
         }
         answer = self._exchange("POST", target, headers, message.body)
-        status = answer.status
-        if 200 <= status < 300:
-            try:
-                created = MessageOut.model_validate_json(answer.body)
-            except ValueError:
-                # Svix took it; the retry with the same key replays the answer.
-                raise TransientFailure(
-                    f"Svix answered {status} with a body that is not a message", status=status
-                ) from None
-            return Accepted(svix_message_id=created.id)
+        if 200 <= answer.status < 300:
+            created = created_message_id(answer.body)
+            if created is None:
+                not_a_message(answer.status)
+            return Accepted(svix_message_id=created)
         try:
-            retry_after = answer.headers.get("retry-after")
-            detail = error_detail(answer.body)
-            if detail is None:
-                unreadable_answer(status, retry_after)
-            failure_for(status, detail, retry_after)
+            failure_for(answer.status, answer.body, answer.headers)
         except Conflict as conflict:
             return self._existing(message, str(conflict))
 
     def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
         """After a 409: the message with our eventId, or a retry if Svix does not hold one."""
-        from svix.api import MessageOut
-
         app = urllib.parse.quote(message.app_id, safe="")
         event = urllib.parse.quote(message.svix_event_id, safe="")
-        answer = self._exchange(
-            "GET", f"{self._prefix}/api/v1/app/{app}/msg/{event}", {**self._headers}, b""
-        )
-        if 200 <= answer.status < 300:
-            try:
-                return Accepted(
-                    MessageOut.model_validate_json(answer.body).id, already_existed=True
-                )
-            except ValueError:
-                pass
-        unconfirmed_conflict(conflict, message.svix_event_id, answer.status)
+        # Without the payload: Svix stores payloads nested deeper than its answers can be read.
+        target = f"{self._prefix}/api/v1/app/{app}/msg/{event}?with_content=false"
+        answer = self._exchange("GET", target, {**self._headers}, b"")
+        found = created_message_id(answer.body) if 200 <= answer.status < 300 else None
+        if found is None:
+            unconfirmed_conflict(conflict, message.svix_event_id, answer.status)
+        return Accepted(found, already_existed=True)
 
     def _exchange(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         connection = self._connection()
@@ -263,8 +307,12 @@ class DirectSvixSender:
                 # (the idempotency key makes a second send harmless even if the first arrived).
                 if first_try and reused and exc.before_response:
                     continue
+                if _judged_by_status(exc.head):
+                    return exc.head
                 raise TransientFailure(f"connection to Svix failed ({exc})") from None
-            except ResponseTimeout:
+            except ResponseTimeout as exc:
+                if _judged_by_status(exc.head):
+                    return exc.head
                 raise TransientFailure("Svix did not answer in time") from None
             except ProtocolError as exc:
                 raise TransientFailure(f"Svix's answer could not be read ({exc})") from None
@@ -278,6 +326,12 @@ class DirectSvixSender:
             )
             self._local.connection = connection
         return connection
+
+
+def _judged_by_status(head: Response | None) -> TypeGuard[Response]:
+    """A failed answer whose body never came whole still says what it is by its status (a
+    redirect, a 429, a 503); only a 2xx needs its body."""
+    return head is not None and not 200 <= head.status < 300
 
 
 def _ca_bundle() -> str | None:
@@ -308,8 +362,8 @@ class SdkSvixSender:
         )
 
     def _remember(self, response: httpx.Response) -> None:
-        self._last_answer.status = response.status_code
-        self._last_answer.retry_after = response.headers.get("retry-after")
+        # Called once the head is in, before the body is read: kept for judging the answer.
+        self._last_answer.response = response
 
     def send(self, message: OutgoingMessage) -> Accepted:
         try:
@@ -323,37 +377,55 @@ class SdkSvixSender:
         from svix.exceptions import HttpError, HTTPValidationError
 
         options = MessageCreateOptions(idempotency_key=message.idempotency_key, with_content=False)
-        self._last_answer.status = None
-        self._last_answer.retry_after = None
+        self._last_answer.response = None
         try:
-            # The same MessageIn the mapping serialised, read back into the SDK's model.
-            message_in = MessageIn.model_validate_json(message.body)
+            # Through json.loads: pydantic's JSON parser stops at about 200 levels of nesting,
+            # short of what the mapping (and Svix) take.
+            message_in = MessageIn.model_validate(json.loads(message.body))
+        except ValueError as exc:
+            raise TransientFailure(f"the SDK's MessageIn refused the message: {exc}") from None
+        try:
             created = self._svix.message.create(message.app_id, message_in, options)
-        except HTTPValidationError as exc:
-            failure_for(422, _validation_detail(exc), None)
-        except HttpError as exc:
-            failure_for(exc.status_code, f"{exc.code}: {exc.detail}", self._last_answer.retry_after)
-        except json.JSONDecodeError:
-            unreadable_answer(self._last_answer.status, self._last_answer.retry_after)
-        except httpx.TimeoutException:
-            raise TransientFailure("Svix did not answer in time") from None
         except httpx.TransportError as exc:
+            self._judge(whole=False)  # the head may have come before the body broke off
+            if isinstance(exc, httpx.TimeoutException):
+                raise TransientFailure("Svix did not answer in time") from None
             raise TransientFailure(f"connection to Svix failed ({type(exc).__name__})") from None
-        except (KeyError, TypeError, ValueError):
-            # A JSON error body of a shape the SDK does not expect, from Svix or a proxy before it.
-            status = self._last_answer.status
-            if status is None or 200 <= status < 300:
-                raise TransientFailure("Svix answered with a body the SDK could not read") from None
-            failure_for(status, "error body of an unexpected shape", None)
+        except (HttpError, HTTPValidationError, ValueError, KeyError, TypeError, AttributeError):
+            # The SDK could not read the answer as a message, or as an error of the shape it
+            # expects (an HTML page, other JSON): judged from the raw answer, as the direct
+            # sender judges it.
+            if self._last_answer.response is None:
+                raise
+            self._judge(whole=True)
+            raise
+        if not created.id:
+            not_a_message(self._last_answer.response.status_code)
         return Accepted(svix_message_id=created.id)
+
+    def _judge(self, *, whole: bool) -> None:
+        """Raises what the last answer means, unless it was a 2xx whose body broke off."""
+        response: httpx.Response | None = self._last_answer.response
+        if response is None:
+            return
+        status = response.status_code
+        if 200 <= status < 300:
+            if whole:
+                not_a_message(status)
+            return
+        failure_for(status, response.content if whole else b"", response.headers)
 
     def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
         """After a 409: the message with our eventId, or a retry if Svix does not hold one."""
         import httpx
+        from svix.api import MessageGetOptions
         from svix.exceptions import HttpError
 
         try:
-            found = self._svix.message.get(message.app_id, message.svix_event_id)
+            # Without the payload, as the direct sender asks.
+            found = self._svix.message.get(
+                message.app_id, message.svix_event_id, MessageGetOptions(with_content=False)
+            )
         except HttpError as exc:
             unconfirmed_conflict(conflict, message.svix_event_id, exc.status_code)
         except (httpx.HTTPError, ValueError) as exc:
@@ -362,14 +434,3 @@ class SdkSvixSender:
                 f"{type(exc).__name__}"
             ) from None
         return Accepted(found.id, already_existed=True)
-
-
-def _validation_detail(exc: Exception) -> str:
-    detail = getattr(exc, "detail", None)
-    if isinstance(detail, list):
-        parts = []
-        for item in detail[:3]:
-            loc = ".".join(str(p) for p in getattr(item, "loc", []) or [])
-            parts.append(f"{loc}: {getattr(item, 'msg', item)}")
-        return "; ".join(parts)
-    return str(detail)
