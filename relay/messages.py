@@ -1,21 +1,30 @@
-"""Mapping an event to the Svix message that carries it, and the key that makes it unique."""
+"""Mapping an event to the Svix message that carries it, and the names that make it unique."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic_core import SchemaSerializer, core_schema
 
 from relay.events import InvalidEvent, public_payload
 from relay.intake import IncomingEvent
-from relay.settings import SVIX_ID_PATTERN
-
-if TYPE_CHECKING:
-    from svix.api import MessageIn
+from relay.settings import MAX_ID_LENGTH, SVIX_ID_PATTERN, is_svix_id
 
 # Svix refuses payloads over 1 MiB with 413; checking first names the event in our answer.
 MAX_PAYLOAD_BYTES = 1024 * 1024
-MAX_ID_LENGTH = 256
+# Our eventIds for events whose own id Svix would refuse. An event id that already starts with it
+# is digested too, so that no event can take the eventId another event's id was digested into.
+DIGEST_PREFIX = "evt_sha256_"
+# Svix finds an application by id or uid, and a message by id or eventId: a name of the shape of
+# a Svix id (its prefix, "_", a 27-character KSUID) could be another object's id.
+_APPLICATION_ID_SHAPE = re.compile(r"app_[0-9A-Za-z]{27}")
+_MESSAGE_ID_SHAPE = re.compile(r"msg_[0-9A-Za-z]{27}")
+# Joins the parts of a digest input. UTF-8 (even with surrogatepass) never holds a 0xFF byte, so
+# the parts can be told apart again, and such an input never equals a one-part input.
+_PART = b"\xff"
 
 
 class PayloadTooLarge(InvalidEvent):
@@ -30,48 +39,64 @@ class OutgoingMessage:
     event_id: str
     event_type: str
     payload: dict[str, Any]
-    # Svix's `eventId`: the event id, or a digest of it when the id breaks Svix's id rules.
+    # Svix's `eventId`: see `svix_event_id`.
     svix_event_id: str
     idempotency_key: str
     # When routing by project, Svix creates the application on first use.
     create_app_named: str | None = None
-    # The serialised MessageIn: what the direct sender posts, and what the size limit applies to.
+    # The JSON the svix SDK would post for this message (its MessageIn, dumped with
+    # exclude_unset and by_alias), byte for byte: what the direct sender posts, what the SDK
+    # sender reads back into MessageIn, and what the size limit applies to.
     body: bytes = b""
 
 
-def idempotency_key(app_id: str, event_id: str) -> str:
-    """The same (application, event) always gets the same key: across redeliveries, retries,
-    instances and restarts. A digest keeps it short and away from the SDK's `auto_` prefix."""
-    digest = hashlib.sha256(_utf8(f"{app_id}\n{event_id}")).hexdigest()
-    return f"gigs-relay-v1-{digest[:48]}"
+def svix_event_id(event_id: str, *, project: str | None = None) -> str:
+    """The eventId under which Svix holds the event: the one name the service and reconcile use.
 
-
-def svix_event_id(event_id: str) -> str:
-    if len(event_id) <= MAX_ID_LENGTH and SVIX_ID_PATTERN.fullmatch(event_id):
+    `project` is passed only when every event goes to one fixed application (None when the
+    application is the project): there two projects' events may share an id, so the project is
+    part of the name, as `<project>.<event id>` when that is readable and unambiguous (a project
+    without dots: the name splits at its first dot), else as a digest of both. Without a project,
+    the event's own id when Svix takes it as it is (and it is no path segment like "..", nor
+    spelled like a message id or one of our digests), else a digest of it.
+    """
+    if project:
+        if "." not in project and is_svix_id(project) and _kept_as_is(event_id):
+            readable = f"{project}.{event_id}"
+            if len(readable) <= MAX_ID_LENGTH:
+                return readable
+        return _digest_id(_utf8(project) + _PART + _utf8(event_id))
+    if _kept_as_is(event_id):
         return event_id
-    return "evt_sha256_" + hashlib.sha256(_utf8(event_id)).hexdigest()[:40]
+    return _digest_id(_utf8(event_id))
+
+
+def idempotency_key(app_id: str, event_id: str, *, project: str | None = None) -> str:
+    """The same (application, project, event) always gets the same key: across redeliveries,
+    retries, instances and restarts. `project` as for `svix_event_id`: only with a fixed
+    application. A digest keeps it short and away from the SDK's `auto_` prefix."""
+    if project:
+        material = _utf8(app_id) + _PART + _utf8(project) + _PART + _utf8(event_id)
+    else:
+        material = _utf8(f"{app_id}\n{event_id}")  # the key of every event before projects counted
+    return f"gigs-relay-v1-{hashlib.sha256(material).hexdigest()[:48]}"
+
+
+def _kept_as_is(event_id: str) -> bool:
+    return (
+        is_svix_id(event_id)
+        and not event_id.startswith(DIGEST_PREFIX)
+        and not _MESSAGE_ID_SHAPE.fullmatch(event_id)
+    )
+
+
+def _digest_id(material: bytes) -> str:
+    return DIGEST_PREFIX + hashlib.sha256(material).hexdigest()[:40]
 
 
 def _utf8(text: str) -> bytes:
     # JSON can carry lone surrogates ("\ud800"); they still need a stable digest.
     return text.encode("utf-8", "surrogatepass")
-
-
-def message_in(
-    *, event_type: str, svix_event_id: str, payload: dict[str, Any], create_app_named: str | None
-) -> MessageIn:
-    """The SDK's model of the message: the contract both senders send."""
-    from svix.api import ApplicationIn, MessageIn
-
-    fields: dict[str, Any] = {
-        "event_type": event_type,
-        "event_id": svix_event_id,
-        "payload": payload,
-    }
-    if create_app_named:
-        # Only set when routing by project: an unset field is left out of the JSON entirely.
-        fields["application"] = ApplicationIn(name=create_app_named, uid=create_app_named)
-    return MessageIn(**fields)
 
 
 def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> OutgoingMessage:
@@ -80,28 +105,26 @@ def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> Outgoing
     event = incoming.event
     if event is None:
         raise InvalidEvent(incoming.problem or "event is invalid")
+    project: str | None = None
     if fixed_app_id is not None:
-        app_id, create_app_named = fixed_app_id, None
+        app_id, create_app_named, project = fixed_app_id, None, event.project or None
     else:
         app_id = _project_app(event.project)
         create_app_named = app_id
-    if not SVIX_ID_PATTERN.fullmatch(event.type):
+    # A type too long is left to Svix's 422; one of dots only could not be named in a URL.
+    if not SVIX_ID_PATTERN.fullmatch(event.type) or not event.type.strip("."):
         raise InvalidEvent(
             f"event type {event.type!r} is not a valid Svix event type "
-            "(letters, digits, '-', '_' and '.' only)"
+            "(letters, digits, '-', '_' and '.' only, not only dots)"
         )
     payload = public_payload(incoming.raw)
-    event_id = svix_event_id(incoming.event_id)
-    try:
-        model = message_in(
-            event_type=event.type,
-            svix_event_id=event_id,
-            payload=payload,
-            create_app_named=create_app_named,
-        )
-        body = model.model_dump_json(exclude_unset=True, by_alias=True).encode()
-    except ValueError as exc:  # lone surrogates, nesting deeper than the serialiser allows
-        raise InvalidEvent(f"payload cannot be written as JSON: {exc}") from None
+    event_id = svix_event_id(incoming.event_id, project=project)
+    body = message_body(
+        event_type=event.type,
+        svix_event_id=event_id,
+        payload=payload,
+        create_app_named=create_app_named,
+    )
     if len(body) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(
             f"message is {len(body)} bytes, over Svix's limit of {MAX_PAYLOAD_BYTES} bytes"
@@ -112,7 +135,7 @@ def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> Outgoing
         event_type=event.type,
         payload=payload,
         svix_event_id=event_id,
-        idempotency_key=idempotency_key(app_id, incoming.event_id),
+        idempotency_key=idempotency_key(app_id, incoming.event_id, project=project),
         create_app_named=create_app_named,
         body=body,
     )
@@ -121,6 +144,58 @@ def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> Outgoing
 def _project_app(project: str | None) -> str:
     if not project:
         raise InvalidEvent("event has no `project` to route it to a Svix application")
-    if len(project) > MAX_ID_LENGTH or not SVIX_ID_PATTERN.fullmatch(project):
+    if not is_svix_id(project):
         raise InvalidEvent(f"event project {project!r} is not a valid Svix application uid")
+    if _APPLICATION_ID_SHAPE.fullmatch(project):
+        raise InvalidEvent(
+            f"event project {project!r} has the shape of a Svix application id: it could name "
+            "another application"
+        )
     return project
+
+
+# ---- the body, as the svix SDK writes it, without importing svix -------------------------------
+
+# MessageIn's fields, in its order, with the core schema of each: pydantic-core (loaded already
+# for the settings and the event model) writes them as the SDK's model_dump_json does, floats, big
+# integers, escapes and the nesting limit included, for a third of the CPU (no model to build).
+_BODY_SERIALIZER = SchemaSerializer(
+    core_schema.typed_dict_schema(
+        {
+            "eventId": core_schema.typed_dict_field(core_schema.str_schema()),
+            "eventType": core_schema.typed_dict_field(core_schema.str_schema()),
+            "payload": core_schema.typed_dict_field(
+                core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
+            ),
+            "application": core_schema.typed_dict_field(
+                core_schema.typed_dict_schema(
+                    {
+                        "name": core_schema.typed_dict_field(core_schema.str_schema()),
+                        "uid": core_schema.typed_dict_field(core_schema.str_schema()),
+                    }
+                ),
+                required=False,
+            ),
+        }
+    )
+)
+
+
+def message_body(
+    *, event_type: str, svix_event_id: str, payload: dict[str, Any], create_app_named: str | None
+) -> bytes:
+    """`MessageIn(...).model_dump_json(exclude_unset=True, by_alias=True)` of the svix SDK, byte
+    for byte (tests/test_message_body.py holds it to that), without importing svix: that import
+    costs most of a cold start. `application` only when routing by project (an unset field is
+    left out)."""
+    fields: dict[str, Any] = {
+        "eventId": svix_event_id,
+        "eventType": event_type,
+        "payload": payload,
+    }
+    if create_app_named:
+        fields["application"] = {"name": create_app_named, "uid": create_app_named}
+    try:
+        return _BODY_SERIALIZER.to_json(fields)
+    except ValueError as exc:  # lone surrogates, nesting deeper than pydantic writes
+        raise InvalidEvent(f"payload cannot be written as JSON: {exc}") from None

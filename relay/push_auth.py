@@ -45,6 +45,8 @@ from google.auth import crypt as google_crypt
 from google.auth import exceptions as google_exceptions
 from google.auth import jwt as google_jwt
 
+from relay.settings import ANY_ACCOUNT
+
 __all__ = [
     "DEFAULT_ISSUERS",
     "GOOGLE_CERTS_URL",
@@ -154,12 +156,18 @@ class PushAuthenticator:
     ) -> None:
         """Configure the checks.
 
-        ``allowed_service_accounts`` empty means any verified Google-signed account. ``clock`` is
-        a monotonic clock for the certificate cache only (token times use the wall clock); tests
+        ``allowed_service_accounts``: the push service accounts let in, or ``{"*"}`` for any
+        verified Google-signed account. Empty is refused: anyone can get a Google ID token for
+        any audience, so letting every account in must be said on purpose. ``clock`` is a
+        monotonic clock for the certificate cache only (token times use the wall clock); tests
         replace it.
         """
         if not isinstance(audience, str) or not audience.strip():
             raise ValueError("audience must be a non-empty string")
+        if not allowed_service_accounts:
+            raise ValueError(
+                f"allowed_service_accounts must name accounts, or be {{{ANY_ACCOUNT!r}}} for any"
+            )
         if not issuers:
             raise ValueError("issuers must not be empty")
         if clock_skew_seconds < 0:
@@ -167,7 +175,9 @@ class PushAuthenticator:
         if not http_timeout > 0:
             raise ValueError("http_timeout must be > 0")
         self._audience = audience
-        self._allowed = frozenset(account.strip().lower() for account in allowed_service_accounts)
+        allowed = frozenset(account.strip().lower() for account in allowed_service_accounts)
+        # None: any account.
+        self._allowed: frozenset[str] | None = None if ANY_ACCOUNT in allowed else allowed
         self._certs_url = certs_url
         self._issuers = frozenset(issuers)
         self._skew = clock_skew_seconds
@@ -237,7 +247,7 @@ class PushAuthenticator:
         email = payload.get("email")
         if not isinstance(email, str) or not email:
             raise PushAuthError("token has no email")
-        if self._allowed and email.lower() not in self._allowed:
+        if self._allowed is not None and email.lower() not in self._allowed:
             raise PushAuthError("service account not allowed")
         subject = payload.get("sub")
         return Claims(

@@ -11,6 +11,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Svix's own rule for ids, uids and event types (use fullmatch: `$` would let a newline through).
 SVIX_ID_PATTERN = re.compile(r"[a-zA-Z0-9\-_.]+")
+MAX_ID_LENGTH = 256
+# RELAY_PUSH_SERVICE_ACCOUNTS for "any Google service account", said on purpose.
+ANY_ACCOUNT = "*"
+
+
+def is_svix_id(value: str) -> bool:
+    """Svix's id rule, minus ids of dots only: "." and ".." are path segments, not names (a URL
+    holding one addresses another resource, or none)."""
+    return (
+        len(value) <= MAX_ID_LENGTH
+        and SVIX_ID_PATTERN.fullmatch(value) is not None
+        and value.strip(".") != ""
+    )
 
 
 class SettingsError(Exception):
@@ -86,8 +99,10 @@ class Settings(BaseSettings):
     @field_validator("svix_app_id")
     @classmethod
     def _app_id(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 256 or not SVIX_ID_PATTERN.fullmatch(value)):
-            raise ValueError("must match ^[a-zA-Z0-9-_.]+$ and be at most 256 characters")
+        if value is not None and not is_svix_id(value):
+            raise ValueError(
+                "must match ^[a-zA-Z0-9-_.]+$, be at most 256 characters and not only dots"
+            )
         return value
 
     @field_validator("parking_topic")
@@ -104,6 +119,13 @@ class Settings(BaseSettings):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("push_service_accounts")
+    @classmethod
+    def _any_account_alone(cls, value: frozenset[str]) -> frozenset[str]:
+        if ANY_ACCOUNT in value and len(value) > 1:
+            raise ValueError(f"{ANY_ACCOUNT!r} means any account: list accounts, or only '*'")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.backoff_initial_seconds > self.backoff_max_seconds:
@@ -112,6 +134,13 @@ class Settings(BaseSettings):
             )
         if self.push_service_accounts and not self.push_audience:
             raise ValueError("RELAY_PUSH_SERVICE_ACCOUNTS needs RELAY_PUSH_AUDIENCE")
+        if self.push_audience and not self.push_service_accounts:
+            # Anyone can get a Google-signed ID token for any audience: the audience alone
+            # would let every Google account in.
+            raise ValueError(
+                "RELAY_PUSH_AUDIENCE needs RELAY_PUSH_SERVICE_ACCOUNTS: the push service "
+                "accounts allowed, comma-separated, or '*' for any Google account"
+            )
         return self
 
 

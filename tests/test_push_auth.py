@@ -266,8 +266,8 @@ def test_scheme_is_case_insensitive_and_whitespace_tolerated(
     assert auth.verify(f"  {scheme}   {_sign(keys)}  ").email == ACCOUNT
 
 
-def test_empty_allowed_set_accepts_any_verified_account(make_auth: Any, keys: KeyPair) -> None:
-    auth = make_auth(allowed_service_accounts=frozenset())
+def test_star_accepts_any_verified_account(make_auth: Any, keys: KeyPair) -> None:
+    auth = make_auth(allowed_service_accounts=frozenset({"*"}))
     claims = auth.verify(f"Bearer {_sign(keys, email='someone-else@x.iam.gserviceaccount.com')}")
     assert claims.email == "someone-else@x.iam.gserviceaccount.com"
 
@@ -313,7 +313,7 @@ def test_email_not_verified(auth: PushAuthenticator, keys: KeyPair, verified: ob
 
 @pytest.mark.parametrize("email", [_DROP, "", 42])
 def test_missing_email(make_auth: Any, keys: KeyPair, email: object) -> None:
-    auth = make_auth(allowed_service_accounts=frozenset())
+    auth = make_auth(allowed_service_accounts=frozenset({"*"}))
     token = _sign(keys, email=email)
     _rejected(auth, f"Bearer {token}", "token has no email", token)
 
@@ -599,7 +599,7 @@ def test_certs_endpoint_refusing_connections(keys: KeyPair) -> None:
         port = sock.getsockname()[1]
         auth = PushAuthenticator(
             audience=AUDIENCE,
-            allowed_service_accounts=frozenset(),
+            allowed_service_accounts=frozenset({"*"}),
             certs_url=f"http://127.0.0.1:{port}/certs",
         )
         with pytest.raises(PushAuthUnavailable, match="ConnectionError"):
@@ -614,7 +614,7 @@ def test_certs_endpoint_timing_out(keys: KeyPair) -> None:
         port = sock.getsockname()[1]
         auth = PushAuthenticator(
             audience=AUDIENCE,
-            allowed_service_accounts=frozenset(),
+            allowed_service_accounts=frozenset({"*"}),
             certs_url=f"http://127.0.0.1:{port}/certs",
             http_timeout=0.2,
         )
@@ -677,7 +677,7 @@ def test_unknown_kid_refetch_failure_is_unavailable(
 
 
 def test_defaults() -> None:
-    auth = PushAuthenticator(audience=AUDIENCE, allowed_service_accounts=frozenset())
+    auth = PushAuthenticator(audience=AUDIENCE, allowed_service_accounts=frozenset({"*"}))
     assert GOOGLE_CERTS_URL == "https://www.googleapis.com/oauth2/v1/certs"
     assert frozenset({"https://accounts.google.com", "accounts.google.com"}) == DEFAULT_ISSUERS
     assert auth.audience == AUDIENCE
@@ -695,7 +695,7 @@ def test_defaults() -> None:
     ],
 )
 def test_invalid_configuration(kwargs: dict[str, Any]) -> None:
-    arguments: dict[str, Any] = {"audience": AUDIENCE, "allowed_service_accounts": frozenset()}
+    arguments: dict[str, Any] = {"audience": AUDIENCE, "allowed_service_accounts": {ACCOUNT}}
     with pytest.raises(ValueError):  # noqa: PT011 - several distinct messages
         PushAuthenticator(**(arguments | kwargs))
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from relay.push_auth import PushAuthenticator
+from relay.settings import SettingsError
 from tests.conftest import own_events, push_envelope
 from tests.test_push_auth import (
     ACCOUNT,
@@ -80,7 +82,9 @@ def test_certificates_unreachable_answers_503(make_relay: Any, keys: KeyPair, sv
         sock.bind(("127.0.0.1", 0))
         closed = sock.getsockname()[1]
     relay = make_relay(
-        RELAY_PUSH_AUDIENCE=AUDIENCE, RELAY_PUSH_CERTS_URL=f"http://127.0.0.1:{closed}/certs"
+        RELAY_PUSH_AUDIENCE=AUDIENCE,
+        RELAY_PUSH_SERVICE_ACCOUNTS=ACCOUNT,
+        RELAY_PUSH_CERTS_URL=f"http://127.0.0.1:{closed}/certs",
     )
     assert post(relay, _sign(keys)).status_code == 503
     assert svix.messages() == []
@@ -90,3 +94,29 @@ def test_without_an_audience_there_is_no_check_and_start_up_says_so(make_relay: 
     relay = make_relay()
     assert "push authentication is left to the platform" in capsys.readouterr().out
     assert post(relay, None).status_code == 200
+
+
+def test_an_audience_without_accounts_does_not_start(make_relay: Any, server: CertServer):
+    # Anyone can mint a Google ID token for our audience: that alone must not let them in.
+    with pytest.raises(SettingsError, match="RELAY_PUSH_SERVICE_ACCOUNTS"):
+        make_relay(RELAY_PUSH_AUDIENCE=AUDIENCE, RELAY_PUSH_CERTS_URL=server.url)
+
+
+def test_a_star_lets_any_google_account_through_and_still_checks_the_token(
+    make_relay: Any, server: CertServer, keys: KeyPair, other_keys: KeyPair, svix: Any
+):
+    relay = make_relay(
+        RELAY_PUSH_AUDIENCE=AUDIENCE,
+        RELAY_PUSH_SERVICE_ACCOUNTS="*",
+        RELAY_PUSH_CERTS_URL=server.url,
+    )
+    stranger = "anyone@elsewhere.iam.gserviceaccount.com"
+    assert post(relay, _sign(keys, email=stranger)).status_code == 200
+    assert post(relay, _sign(keys, email=stranger, aud="https://other.example")).status_code == 401
+    assert post(relay, _sign(other_keys, email=stranger)).status_code == 401
+    assert len(svix.messages()) == 1
+
+
+def test_the_authenticator_refuses_an_empty_account_list_instead_of_allowing_everyone():
+    with pytest.raises(ValueError, match="'\\*'"):
+        PushAuthenticator(audience=AUDIENCE, allowed_service_accounts=frozenset())

@@ -75,3 +75,46 @@ def test_a_token_pasted_with_a_newline_is_trimmed_and_one_with_spaces_refused():
     )
     with pytest.raises(SettingsError, match="SVIX_AUTH_TOKEN is invalid"):
         load_settings({"SVIX_AUTH_TOKEN": "sk_abc\nX-Injected: 1"})
+
+
+@pytest.mark.parametrize("app_id", [".", "..", "...", " .. ", "a" * 257])
+def test_an_application_id_of_dots_or_too_long_stops_the_start(app_id: str):
+    assert load_settings({"SVIX_AUTH_TOKEN": "sk", "SVIX_APP_ID": "a" * 256}).svix_app_id
+    with pytest.raises(SettingsError, match="SVIX_APP_ID is invalid"):
+        load_settings({"SVIX_AUTH_TOKEN": "sk", "SVIX_APP_ID": app_id})
+
+
+@pytest.mark.parametrize(
+    "accounts", [{}, {"RELAY_PUSH_SERVICE_ACCOUNTS": ""}, {"RELAY_PUSH_SERVICE_ACCOUNTS": " , "}]
+)
+def test_an_audience_without_accounts_stops_the_start_and_names_both_variables(
+    accounts: dict[str, str],
+):
+    # Anyone can mint a Google ID token for any audience: the audience alone proves nothing.
+    audience = {"RELAY_PUSH_AUDIENCE": "https://relay.example"}
+    with pytest.raises(SettingsError) as error:
+        load_settings({"SVIX_AUTH_TOKEN": "sk", **audience, **accounts})
+    assert "RELAY_PUSH_AUDIENCE" in str(error.value)
+    assert "RELAY_PUSH_SERVICE_ACCOUNTS" in str(error.value)
+
+
+def test_a_star_lets_any_account_through_deliberately():
+    settings = load_settings(
+        {
+            "SVIX_AUTH_TOKEN": "sk",
+            "RELAY_PUSH_AUDIENCE": "https://relay.example",
+            "RELAY_PUSH_SERVICE_ACCOUNTS": " * ",
+        }
+    )
+    assert settings.push_service_accounts == {"*"}
+
+
+def test_a_star_among_named_accounts_is_refused_as_ambiguous():
+    with pytest.raises(SettingsError, match="RELAY_PUSH_SERVICE_ACCOUNTS"):
+        load_settings(
+            {
+                "SVIX_AUTH_TOKEN": "sk",
+                "RELAY_PUSH_AUDIENCE": "https://relay.example",
+                "RELAY_PUSH_SERVICE_ACCOUNTS": "*,a@p.iam.gserviceaccount.com",
+            }
+        )
