@@ -4,38 +4,53 @@ environment variables as the function (SVIX_AUTH_TOKEN, SVIX_SERVER_URL, SVIX_AP
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relay.bootstrap import build_relay
-from relay.logs import configure_logging
+from relay.logs import configure_logging, fields, log
 from relay.operations import (
+    ReplaySummary,
+    SourceDocument,
+    SourceEvent,
+    SourceProblems,
     dump,
-    jsonl_documents,
+    jsonl_file_documents,
     reconcile,
     replay,
     source_events,
 )
 from relay.settings import Settings, SettingsError, load_settings
-from relay.svix_listing import SvixListingError, list_messages
+from relay.svix_listing import LookupFailed, SvixListingError, SvixMessage, SvixReader
+
+if TYPE_CHECKING:
+    from relay.pubsub_pull import PulledMessage
+    from relay.service import Relay
+
+ReplayedMessage = tuple[str, bytes, dict[str, str]]  # message id, data, attributes
+# Errors a message explains well enough; anything else also gets its stack trace logged.
+EXPECTED_ERRORS = (OSError, ValueError, SettingsError, SvixListingError, LookupFailed)
 
 DEFAULT_DEAD_LETTER = "gigs-events-svix-relay-dead-letter-sub"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    # reconcile's one INFO line ("reconcile finished") is what its metric and alert are built on.
+    level = "INFO" if args.verbose or args.command == "reconcile" else "WARNING"
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        configure_logging(fmt=args.log_format, level=level, secrets=[], to_stderr=True)
+        return _failed(args.command, exc)
     configure_logging(
         fmt=args.log_format,
-        level="WARNING" if not args.verbose else "INFO",
+        level=level,
         secrets=[settings.svix_auth_token.get_secret_value()],
         to_stderr=True,
     )
@@ -43,9 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "replay":
             return _replay(args, settings)
         return _reconcile(args, settings)
-    except (OSError, ValueError, SvixListingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the answer is "could not tell"
+        return _failed(args.command, exc)
+
+
+def _failed(command: str, exc: Exception) -> int:
+    """Exit status 2, whatever went wrong: for reconcile, 1 means "events are missing", and that
+    false report would invite the replay that makes duplicates."""
+    if not isinstance(exc, EXPECTED_ERRORS):
+        log.error("%s failed unexpectedly", command, exc_info=exc)  # the stack trace, for us
+    print(f"error: {exc}", file=sys.stderr)
+    if command == "reconcile":
+        _log_finished(expected=0, found=0, missing=0, errors=1)
+    return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,21 +83,27 @@ def _parser() -> argparse.ArgumentParser:
         "replay",
         help="send events again through the relay's delivery code, with the same keys",
         description="Pull messages from a subscription (the dead-letter one by default) or read "
-        "a JSONL file of events, and deliver them as the function does. Only messages whose "
-        "every event reached Svix are acknowledged; the rest stay in the subscription.",
+        "a JSONL file of events, look each event up in Svix by its eventId, and deliver those "
+        "Svix does not hold as the function does (the rest count as found). Only messages "
+        "whose every event is in Svix are acknowledged; the rest stay in the subscription.",
     )
     source = replay_cmd.add_mutually_exclusive_group()
     source.add_argument("--subscription", help=f"full name or id (default: {DEFAULT_DEAD_LETTER})")
     source.add_argument("--file", type=Path, help="JSONL: one event (or array of events) a line")
     replay_cmd.add_argument("--project", help="Pub/Sub project for a subscription id")
     replay_cmd.add_argument("--limit", type=int, help="at most this many messages")
-    replay_cmd.add_argument("--dry-run", action="store_true", help="read and check, send nothing")
+    replay_cmd.add_argument(
+        "--dry-run", action="store_true", help="read, check and look up; send nothing"
+    )
 
     rec = commands.add_parser(
         "reconcile",
         help="report events missing in Svix and Svix messages without a source event",
-        description="Exit status: 0 when every event of the window is in Svix, 1 when some are "
-        "missing, 2 on a usage or connection error.",
+        description="An event is missing when Svix holds no message with its eventId: events "
+        "the window's listing lacks are looked up one by one. Times without a zone are UTC. "
+        "Exit status: 0 when every event of the window is in Svix, 1 when some are missing, "
+        '2 when reconcile could not tell (any error). The last log line, "reconcile '
+        'finished", carries the counts.',
     )
     window = rec.add_argument_group("window (ISO 8601; default: the last 24 hours)")
     window.add_argument("--since", type=_when)
@@ -91,60 +122,85 @@ def _parser() -> argparse.ArgumentParser:
         "--grace-minutes",
         type=float,
         default=60.0,
-        help="look for messages this long after the window (Svix stamps creation time)",
+        help="list messages this long after the window too (Svix stamps creation time); "
+        "later ones are found by look-up, one request each",
     )
     return parser
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
     # Replay never parks: parking into the topic it may be reading from would loop.
     relay = build_relay(settings.model_copy(update={"parking_topic": None}))
-    if args.file:
-        lines = args.file.read_text().splitlines()
-        messages: list[tuple[str, bytes, dict[str, str]]] = [
-            (f"line-{n}", doc, {}) for n, doc in enumerate(jsonl_documents(lines), start=1)
-        ]
-        summary = replay(
-            relay, tqdm(messages, desc="replaying", unit="msg", file=sys.stderr),
-            dry_run=args.dry_run,
-        )  # fmt: skip
-    else:
-        from relay.pubsub_pull import SubscriptionReader
+    svix = _svix_reader(settings)
+    try:
+        if args.file:
+            documents = jsonl_file_documents(args.file.read_bytes())
+            summary = replay(
+                relay,
+                _progress([(d.where, d, {}) for d in documents]),
+                lookup=svix,
+                fixed_app_id=settings.svix_app_id,
+                dry_run=args.dry_run,
+            )
+        else:
+            summary = _replay_subscription(args, settings, relay, svix)
+    finally:
+        svix.close()
+        relay.close()
+    print(dump(summary.as_json()))
+    return 0 if not summary.failures else 1
 
-        reader = SubscriptionReader(_subscription(args.subscription or DEFAULT_DEAD_LETTER, args))
-        ack_ids: dict[str, str] = {}
-        to_ack: list[str] = []
-        left: list[str] = []
 
-        def pulled() -> Iterator[tuple[str, bytes, dict[str, str]]]:
-            for message in reader.drain(limit=args.limit):
-                ack_ids[message.message_id] = message.ack_id
-                yield message.message_id, message.data, message.attributes
+def _replay_subscription(
+    args: argparse.Namespace, settings: Settings, relay: Relay, svix: SvixReader
+) -> ReplaySummary:
+    from relay.pubsub_pull import SubscriptionReader
 
-        def on_done(message_id: str, delivered: bool) -> None:
-            # Acknowledge as we go, so a long replay does not outlive the ack deadlines.
-            (to_ack if delivered else left).append(ack_ids[message_id])
-            if len(to_ack) >= 100:
-                reader.ack(to_ack)
-                summary_acked.append(len(to_ack))
-                to_ack.clear()
+    reader = SubscriptionReader(_subscription(args.subscription or DEFAULT_DEAD_LETTER, args))
+    held: dict[str, str] = {}  # message id -> ack id, for what is pulled and not acknowledged
+    to_ack: list[str] = []
+    acknowledged = 0
 
-        summary_acked: list[int] = []
+    def pulled() -> Iterator[ReplayedMessage]:
+        for message in reader.drain(limit=args.limit):
+            held[message.message_id] = message.ack_id
+            yield message.message_id, message.data, message.attributes
+
+    def on_done(message_id: str, delivered: bool) -> None:
+        nonlocal acknowledged
+        if delivered:
+            to_ack.append(held.pop(message_id))
+        # Acknowledge as we go, so a long replay does not outlive the ack deadlines.
+        if len(to_ack) >= 100:
+            reader.ack(to_ack)
+            acknowledged += len(to_ack)
+            to_ack.clear()
+
+    try:
         summary = replay(
             relay,
-            tqdm(pulled(), desc="replaying", unit="msg", file=sys.stderr),
+            _progress(pulled()),
+            lookup=svix,
+            fixed_app_id=settings.svix_app_id,
             dry_run=args.dry_run,
             on_done=on_done,
         )
         reader.ack(to_ack)
-        reader.release(left)
-        summary.acknowledged, summary.left = sum(summary_acked) + len(to_ack), len(left)
+        summary.acknowledged, summary.left = acknowledged + len(to_ack), len(held)
+    finally:
+        # Whatever is not acknowledged goes back at once, also when the replay stopped early.
+        reader.release(list(held.values()))
         reader.close()
-    relay.close()
-    print(dump(summary.as_json()))
-    return 0 if not summary.failures else 1
+    return summary
+
+
+def _progress(messages: Iterable[ReplayedMessage]) -> Iterable[ReplayedMessage]:
+    from tqdm import tqdm
+
+    progress: Iterable[ReplayedMessage] = tqdm(
+        messages, desc="replaying", unit="msg", file=sys.stderr
+    )
+    return progress
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
@@ -152,38 +208,84 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     since = args.since or until - timedelta(days=1)
     if since >= until:
         raise ValueError("--since must be before --until")
+    problems = SourceProblems()
     if args.events_file:
-        documents: Iterator[bytes] = jsonl_documents(args.events_file.read_text().splitlines())
-        reader = None
+        documents = jsonl_file_documents(args.events_file.read_bytes())
+        events = list(
+            source_events(documents, fixed_app_id=settings.svix_app_id, problems=problems)
+        )
     else:
-        from relay.pubsub_pull import SubscriptionReader
-
-        reader = SubscriptionReader(_subscription(args.subscription, args))
-        pulled = list({m.message_id: m for m in reader.drain()}.values())
-        documents = iter([m.data for m in pulled])
-    events = list(source_events(documents, fixed_app_id=settings.svix_app_id))
-    if reader is not None:
-        reader.release([m.ack_id for m in pulled])
-        reader.close()
+        events = _subscription_events(args, settings, problems)
     apps = args.app or ([settings.svix_app_id] if settings.svix_app_id else None)
     apps = apps or sorted({e.app_id for e in events})
     grace = timedelta(minutes=args.grace_minutes)
-    messages = [
-        message
-        for app in apps
-        for message in list_messages(
-            token=settings.svix_auth_token.get_secret_value(),
-            server_url=settings.svix_server_url,
-            app_id=app,
-            since=since,
-            until=until + grace,
-        )
-    ]
-    report = reconcile(events, messages, since=since, until=until)
-    print(report.as_table())
+    svix = _svix_reader(settings)
+    try:
+        messages: list[SvixMessage] = []
+        for app in apps:
+            try:
+                messages += svix.list_messages(app, since=since, until=until + grace)
+            except SvixListingError as exc:
+                # The look-ups still tell what Svix holds; what is not known is which messages
+                # of the window have no source event.
+                problems.errors.append(str(exc))
+        report = reconcile(events, messages, since=since, until=until, lookup=svix,
+                           problems=problems)  # fmt: skip
+    finally:
+        svix.close()
     if args.json:
-        args.json.write_text(dump(report.as_json()) + "\n")
-    return 0 if report.ok else 1
+        try:
+            args.json.write_text(dump(report.as_json()) + "\n")
+        except OSError as exc:
+            report.errors.append(f"writing {args.json} failed: {exc}")
+    print(report.as_table())
+    _log_finished(
+        expected=report.expected,
+        found=report.found,
+        missing=len(report.missing),
+        errors=len(report.errors),
+    )
+    return report.exit_status
+
+
+def _subscription_events(
+    args: argparse.Namespace, settings: Settings, problems: SourceProblems
+) -> list[SourceEvent]:
+    from relay.pubsub_pull import SubscriptionReader
+
+    reader = SubscriptionReader(_subscription(args.subscription, args))
+    pulled: dict[str, PulledMessage] = {}
+    try:
+        for message in reader.drain():
+            pulled[message.message_id] = message
+        documents = [SourceDocument(m.data, f"message {m.message_id}") for m in pulled.values()]
+        return list(source_events(documents, fixed_app_id=settings.svix_app_id, problems=problems))
+    finally:
+        # Read, never consumed: the snapshot subscription stays as it was.
+        reader.release([m.ack_id for m in pulled.values()])
+        reader.close()
+
+
+def _log_finished(*, expected: int, found: int, missing: int, errors: int) -> None:
+    """The line a logs-based metric and its alert are built on: keep the field names."""
+    log.log(
+        logging.ERROR if missing else logging.INFO,
+        "reconcile finished",
+        extra=fields(
+            reconcile_expected=expected,
+            reconcile_found=found,
+            reconcile_missing=missing,
+            reconcile_errors=errors,
+        ),
+    )
+
+
+def _svix_reader(settings: Settings) -> SvixReader:
+    return SvixReader(
+        token=settings.svix_auth_token.get_secret_value(),
+        server_url=settings.svix_server_url,
+        timeout_seconds=settings.svix_timeout_seconds,
+    )
 
 
 def _subscription(name: str, args: argparse.Namespace) -> str:

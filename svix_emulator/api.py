@@ -117,6 +117,8 @@ def _idempotent(
     deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
     with state.changed:
         table = state.idempotency
+        # Svix keeps an answer 12 hours: past that the key is new again.
+        table.forget_if_expired(slot, state.store.clock.now_micros())
         while slot in table:
             stored = table[slot]
             if stored is not None:
@@ -132,18 +134,20 @@ def _idempotent(
             table = state.idempotency
         table[slot] = None
     kept: Reply | None = None
+    kept_at = 0
     try:
         reply, after = compute()
-        outcome = _after_store(reply, after)
         if 200 <= reply.status < 300:
             kept = reply
-        return outcome
+            with state.lock:
+                kept_at = state.store.clock.now_micros()
+        return _after_store(reply, after)
     finally:
         with state.changed:
             if kept is None:
-                table.pop(slot, None)
+                table.discard(slot)
             else:
-                table[slot] = kept
+                table.keep(slot, kept, kept_at)
             state.changed.notify_all()
 
 
@@ -258,7 +262,7 @@ def _store_message(state: State, request: Request, app_id: str) -> tuple[Reply, 
                     item = error(loc, msg, "application_uid_mismatch")
                 return validation_error([item]), None
             app = store.create_app(spec.application)
-        if spec.event_id is not None and spec.event_id in app.by_event_id:
+        if spec.event_id is not None and store.event_id_taken(app, spec.event_id):
             detail = f"A message with eventId {spec.event_id} already exists in this application"
             return http_error(409, "conflict", detail), None
         key = request.headers.get("idempotency-key")

@@ -6,10 +6,16 @@ import bisect
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from svix_emulator.ids import Clock, IdFactory, format_timestamp, to_micros
 from svix_emulator.validation import ApplicationSpec, ListQuery, MessageSpec
+
+# Svix's two dedup windows: an idempotency key's answer is replayed for 12 hours, and an eventId
+# is "verified to be unique only up to a day". Both run on the emulator's clock.
+IDEMPOTENCY_WINDOW = timedelta(hours=12)
+EVENT_ID_WINDOW = timedelta(hours=24)
 
 FAULT_COUNTERS = (
     "rate_limited",
@@ -32,6 +38,8 @@ class App:
     metadata: dict[str, str]
     created_at: str
     messages: list[Message] = field(default_factory=list)
+    # The newest message with each eventId: past EVENT_ID_WINDOW a second one can exist, and a
+    # look-up by eventId then finds the newest (Svix does not say which it answers).
     by_event_id: dict[str, Message] = field(default_factory=dict)
     source_event_ids: set[str] = field(default_factory=set)
 
@@ -103,10 +111,32 @@ class Stats:
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_COUNTERS, 0))
 
 
+class EmulatorClock:
+    """The wall clock plus an offset that only moves forward (`POST /_emulator/clock`), so tests
+    can cross Svix's dedup windows without waiting a day. Millisecond steps, never backwards."""
+
+    def __init__(self) -> None:
+        self._wall = Clock()
+        self._offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return self._wall.now() + self._offset
+
+    def now_micros(self) -> int:
+        return to_micros(self.now())
+
+    @property
+    def offset_seconds(self) -> float:
+        return self._offset.total_seconds()
+
+    def advance(self, seconds: float) -> None:
+        self._offset += timedelta(milliseconds=round(seconds * 1000))
+
+
 class Store:
     def __init__(self, seed: int) -> None:
         self.ids = IdFactory(seed)
-        self.clock = Clock()
+        self.clock = EmulatorClock()
         self.apps_by_id: dict[str, App] = {}
         self.apps_by_uid: dict[str, App] = {}
         self.messages: list[Message] = []
@@ -151,6 +181,12 @@ class Store:
                 self.stats.duplicate_source_events += 1
             app.source_event_ids.add(source_key)
         return message
+
+    def event_id_taken(self, app: App, event_id: str) -> bool:
+        """Whether a message with this eventId was created in the app less than a day ago."""
+        existing = app.by_event_id.get(event_id)
+        window = EVENT_ID_WINDOW // timedelta(microseconds=1)
+        return existing is not None and self.clock.now_micros() - existing.moment < window
 
     def find_message(self, app: App, id_or_event_id: str) -> Message | None:
         if id_or_event_id.startswith("msg_"):

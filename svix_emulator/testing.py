@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -72,6 +73,15 @@ class RunningEmulator:
         result: dict[str, Any] = self.control("GET", "stats")
         return result
 
+    def clock(self) -> datetime:
+        """The emulator's clock now: the wall clock plus every `advance_clock` since the reset."""
+        return _parse_now(self.control("GET", "clock"))
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Moves the emulator's clock forward (Svix forgets idempotency keys after 12 hours and
+        eventIds after 24); `reset()` puts it back. Returns the new time."""
+        return _parse_now(self.control("POST", "clock", {"advance_seconds": seconds}))
+
     def messages(self, app: str | None = None) -> list[dict[str, Any]]:
         path = "messages" if app is None else f"messages?app={urllib.parse.quote(app)}"
         result: list[dict[str, Any]] = self.control("GET", path)["data"]
@@ -99,6 +109,10 @@ class RunningEmulator:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _parse_now(answer: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00"))
 
 
 def _pump(stream: IO[bytes], lines: queue.Queue[str | None]) -> None:
