@@ -11,15 +11,18 @@ usage() {
 Usage: ./deploy.sh [--dry-run] [--trigger=http|topic] [-h|--help]
 
 Deploys the Gigs -> Svix relay as a Cloud Function (2nd gen, Python 3.12) and
-wires it to Pub/Sub, Secret Manager, Cloud Logging and Cloud Monitoring.
+wires it to Pub/Sub, Secret Manager, Cloud Logging and Cloud Monitoring: logs-based
+metrics (outcomes, publish-to-Svix lag), alert policies, a dashboard, and a daily
+reconcile (a Cloud Run job built from this source, started by Cloud Scheduler).
 Safe to run again: what exists is updated, what is missing is created.
 
 Flags:
   --dry-run         Print every command (shell-quoted) without running any; no
                     gcloud call at all, existence probes are printed and their
                     resources assumed absent, read values are placeholders, and
-                    the Svix token is neither read nor shown. The alert policy
-                    file is still written (to $TMPDIR) and kept, for inspection.
+                    the Svix token is neither read nor shown. The files rendered
+                    from monitoring/ (metrics, alert policies, the dashboard) are
+                    still written (to a folder in $TMPDIR) and kept, for inspection.
   --trigger=http    (default) HTTP function (entry point `relay`) behind a
                     Pub/Sub push subscription with OIDC auth, retry policy and
                     dead-letter topic, all managed by this script.
@@ -60,7 +63,22 @@ Settings (environment variables, default in brackets):
   RELAY_TIME_BUDGET_SECONDS  per-event time budget, below TIMEOUT [40]
   SVIX_SERVER_URL            optional Svix server URL (default: from the token)
   SVIX_APP_ID                optional Svix app id or uid
-  ALERT_EMAIL                optional: email notification channel for the alert
+  LEDGER_SUBSCRIPTION        pull subscription on EVENTS_TOPIC that only the daily
+                             reconcile reads (never acknowledged) [$EVENTS_TOPIC-ledger]
+  LEDGER_RETENTION           how long it keeps events [7d]
+  RECONCILE_JOB              Cloud Run job running the daily reconcile
+                             [$FUNCTION_NAME-reconcile]; its schedule is the Cloud
+                             Scheduler job $RECONCILE_JOB-daily
+  RECONCILE_SA               service account the job runs as [gigs-svix-relay-reconcile]
+  SCHEDULER_SA               service account Cloud Scheduler starts the job as
+                             [gigs-svix-relay-scheduler]
+  RECONCILE_SCHEDULE         cron schedule, UTC, of the reconcile of the previous UTC
+                             day [30 3 * * *]
+  RECONCILE_TIMEOUT          the job's task timeout [3600s]
+  RECONCILE_MEMORY           the job's memory [1Gi]
+  LAG_ALERT_P99_MS           alert when the p99 of publish-to-Svix lag over 5 minutes
+                             stays above this many ms for 10 minutes [60000]
+  ALERT_EMAIL                optional: email notification channel for the alerts
   NOTIFICATION_CHANNEL       optional: existing channel id or resource name
   SVIX_AUTH_TOKEN            the Svix token; when unset it is read from stdin
                              (hidden prompt on a terminal). Empty input keeps the
@@ -69,6 +87,8 @@ Settings (environment variables, default in brackets):
 Run it from anywhere: it deploys the directory it lives in. Needs gcloud with
 the alpha and beta components (for monitoring policies and channels), logged in
 as someone who may enable APIs, create service accounts and set IAM policies.
+The metrics, alert policies and the dashboard come from monitoring/*.json, with
+${NAME} placeholders filled from the settings above.
 EOF
 }
 
@@ -138,6 +158,15 @@ RELAY_MAX_IN_FLIGHT=${RELAY_MAX_IN_FLIGHT:-$CONCURRENCY}
 RELAY_TIME_BUDGET_SECONDS=${RELAY_TIME_BUDGET_SECONDS:-40}
 SVIX_SERVER_URL=${SVIX_SERVER_URL:-}
 SVIX_APP_ID=${SVIX_APP_ID:-}
+LEDGER_SUBSCRIPTION=${LEDGER_SUBSCRIPTION:-${EVENTS_TOPIC}-ledger}
+LEDGER_RETENTION=${LEDGER_RETENTION:-7d}
+RECONCILE_JOB=${RECONCILE_JOB:-${FUNCTION_NAME}-reconcile}
+RECONCILE_SA=${RECONCILE_SA:-gigs-svix-relay-reconcile}
+SCHEDULER_SA=${SCHEDULER_SA:-gigs-svix-relay-scheduler}
+RECONCILE_SCHEDULE=${RECONCILE_SCHEDULE:-30 3 * * *}
+RECONCILE_TIMEOUT=${RECONCILE_TIMEOUT:-3600s}
+RECONCILE_MEMORY=${RECONCILE_MEMORY:-1Gi}
+LAG_ALERT_P99_MS=${LAG_ALERT_P99_MS:-60000}
 ALERT_EMAIL=${ALERT_EMAIL:-}
 NOTIFICATION_CHANNEL=${NOTIFICATION_CHANNEL:-}
 
@@ -201,6 +230,19 @@ sa_re='^([a-z][a-z0-9-]{4,28}[a-z0-9]|[^@[:space:]]+@[^@[:space:]]+\.gserviceacc
 sa_what="a service account id (6-30 characters: a-z, 0-9, -) or email"
 need_match FUNCTION_SA "$FUNCTION_SA" "$sa_re" "$sa_what"
 need_match PUSH_SA "$PUSH_SA" "$sa_re" "$sa_what"
+need_match RECONCILE_SA "$RECONCILE_SA" "$sa_re" "$sa_what"
+need_match SCHEDULER_SA "$SCHEDULER_SA" "$sa_re" "$sa_what"
+need_match LEDGER_SUBSCRIPTION "$LEDGER_SUBSCRIPTION" "$name_re" "$name_what"
+need_match LEDGER_RETENTION "$LEDGER_RETENTION" '^[0-9]+[smhdw]$' "a duration like 7d"
+# Cloud Run job names; -daily is added for the scheduler job.
+need_match RECONCILE_JOB "$RECONCILE_JOB" '^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$' \
+	"lower-case letters, digits and hyphens, at most 63 characters"
+need_match RECONCILE_SCHEDULE "$RECONCILE_SCHEDULE" '^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){4}$' \
+	"a cron schedule of five fields, like '30 3 * * *'"
+[[ $RECONCILE_TIMEOUT =~ ^[0-9]+s$ ]] || die "RECONCILE_TIMEOUT must look like 3600s, not '$RECONCILE_TIMEOUT'"
+need_uint RECONCILE_TIMEOUT "${RECONCILE_TIMEOUT%s}" 60 86400
+need_match RECONCILE_MEMORY "$RECONCILE_MEMORY" '^[0-9]+(k|M|G|Ki|Mi|Gi)?$' "a size like 512Mi or 1Gi"
+need_uint LAG_ALERT_P99_MS "$LAG_ALERT_P99_MS" 1 86400000
 if [[ -n $BUILD_SERVICE_ACCOUNT ]]; then
 	need_match BUILD_SERVICE_ACCOUNT "$BUILD_SERVICE_ACCOUNT" '^[^@[:space:]]+@[^@[:space:]]+$' "a service account email"
 fi
@@ -244,7 +286,10 @@ fi
 
 FUNCTION_SA_EMAIL=$(sa_email "$FUNCTION_SA")
 PUSH_SA_EMAIL=$(sa_email "$PUSH_SA")
+RECONCILE_SA_EMAIL=$(sa_email "$RECONCILE_SA")
+SCHEDULER_SA_EMAIL=$(sa_email "$SCHEDULER_SA")
 PARKING_TOPIC="projects/${PROJECT_ID}/topics/${DEAD_LETTER_TOPIC}"
+RECONCILE_SCHEDULER_JOB="${RECONCILE_JOB}-daily"
 P=(--project="$PROJECT_ID")
 
 # --- how commands run ----------------------------------------------------------
@@ -346,15 +391,51 @@ fi
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")"
 [[ -f requirements.txt ]] || die "requirements.txt not found next to deploy.sh: is this the relay repository?"
 
-POLICY_FILE=""
+for template in dashboard.json metric-events.json metric-publish-lag.json alert-dead-letters.json \
+	alert-publish-lag.json alert-reconcile-missing.json alert-reconcile-failed.json; do
+	[[ -f monitoring/$template ]] || die "monitoring/$template not found next to deploy.sh"
+done
+[[ -f reconcile_job.py ]] || die "reconcile_job.py not found next to deploy.sh"
+
+# The files rendered from monitoring/ go here; a dry run keeps them for inspection.
+WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/relay-deploy.XXXXXX")
 cleanup() {
-	if ((!DRY_RUN)) && [[ -n $POLICY_FILE ]]; then rm -f -- "$POLICY_FILE"; fi
+	if ((!DRY_RUN)); then rm -rf -- "$WORK_DIR"; fi
 }
 trap cleanup EXIT
 
 if ((DRY_RUN)); then
 	note "dry run: nothing below is executed; project ${PROJECT_ID}, trigger ${TRIGGER}"
+	note "dry run: the files rendered from monitoring/ are written and kept in ${WORK_DIR}"
 fi
+
+# monitoring/*.json name settings as ${NAME}. A number's placeholder that is a whole JSON
+# string ("${LAG_ALERT_P99_MS}") becomes the number, so that the templates stay valid JSON.
+TEMPLATE_NUMBERS=(LAG_ALERT_P99_MS MAX_DELIVERY_ATTEMPTS)
+TEMPLATE_NAMES=(PROJECT_ID REGION FUNCTION_NAME EVENTS_TOPIC SOURCE_SUBSCRIPTION_ID
+	DEAD_LETTER_SUBSCRIPTION LEDGER_SUBSCRIPTION RECONCILE_JOB RECONCILE_SCHEDULER_JOB)
+CHANNELS_JSON=""
+render() { # TEMPLATE: writes monitoring/TEMPLATE, filled in, to $WORK_DIR/TEMPLATE
+	local text name
+	text=$(<"monitoring/$1")
+	for name in "${TEMPLATE_NUMBERS[@]}"; do
+		text=${text//"\"\${${name}}\""/"${!name}"}
+		text=${text//"\${${name}}"/"${!name}"}
+	done
+	for name in "${TEMPLATE_NAMES[@]}"; do
+		text=${text//"\${${name}}"/"${!name}"}
+	done
+	if [[ $text =~ \$\{[A-Z_]+\} ]]; then
+		die "monitoring/$1 names a setting deploy.sh does not fill in: ${BASH_REMATCH[0]}"
+	fi
+	text=${text//'"notificationChannels": []'/"\"notificationChannels\": [${CHANNELS_JSON}]"}
+	printf '%s\n' "$text" >"${WORK_DIR}/$1"
+}
+
+display_name() { # FILE: the first displayName in a rendered file (the resource's own)
+	[[ $(<"$1") =~ \"displayName\":\ \"([^\"]+)\" ]] || die "$1 has no displayName"
+	printf '%s' "${BASH_REMATCH[1]}"
+}
 
 # --- 1. APIs -------------------------------------------------------------------
 
@@ -368,6 +449,7 @@ apis=(
 	secretmanager.googleapis.com
 	logging.googleapis.com
 	monitoring.googleapis.com
+	cloudscheduler.googleapis.com
 	iam.googleapis.com
 	cloudresourcemanager.googleapis.com
 )
@@ -396,6 +478,10 @@ ensure_sa "$FUNCTION_SA_EMAIL" "$FUNCTION_NAME function" \
 	"Runs the ${FUNCTION_NAME} Cloud Function (Gigs events to Svix)"
 ensure_sa "$PUSH_SA_EMAIL" "$FUNCTION_NAME push" \
 	"Identity Pub/Sub uses to call ${FUNCTION_NAME}"
+ensure_sa "$RECONCILE_SA_EMAIL" "$FUNCTION_NAME reconcile" \
+	"Runs the daily reconcile of ${FUNCTION_NAME} (Cloud Run job ${RECONCILE_JOB})"
+ensure_sa "$SCHEDULER_SA_EMAIL" "$FUNCTION_NAME scheduler" \
+	"Identity Cloud Scheduler uses to start ${RECONCILE_JOB}"
 
 # --- 3. The Svix token in Secret Manager ---------------------------------------
 
@@ -423,6 +509,8 @@ fi
 TOKEN=""
 bind gcloud secrets add-iam-policy-binding "$SECRET_NAME" \
 	--member="serviceAccount:${FUNCTION_SA_EMAIL}" --role=roles/secretmanager.secretAccessor "${P[@]}"
+bind gcloud secrets add-iam-policy-binding "$SECRET_NAME" \
+	--member="serviceAccount:${RECONCILE_SA_EMAIL}" --role=roles/secretmanager.secretAccessor "${P[@]}"
 
 # --- 4. Topics and the dead-letter subscription --------------------------------
 
@@ -449,6 +537,20 @@ bind gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" \
 # The Pub/Sub service agent forwards dead letters.
 bind gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" \
 	--member="$PUBSUB_AGENT" --role=roles/pubsub.publisher "${P[@]}"
+
+# The ledger: every event of the topic, kept LEDGER_RETENTION for the daily reconcile, which
+# pulls and releases but never acknowledges. Kept acknowledged too, so that a mistaken ack
+# (a replay pointed at it) can be undone with `gcloud pubsub subscriptions seek --time`.
+ledger_flags=(--retain-acked-messages --message-retention-duration="$LEDGER_RETENTION"
+	--expiration-period=never --ack-deadline=60)
+if exists gcloud pubsub subscriptions describe "$LEDGER_SUBSCRIPTION" "${P[@]}"; then
+	run gcloud pubsub subscriptions update "$LEDGER_SUBSCRIPTION" "${ledger_flags[@]}" "${P[@]}"
+else
+	run gcloud pubsub subscriptions create "$LEDGER_SUBSCRIPTION" --topic="$EVENTS_TOPIC" \
+		"${ledger_flags[@]}" "${P[@]}"
+fi
+bind gcloud pubsub subscriptions add-iam-policy-binding "$LEDGER_SUBSCRIPTION" \
+	--member="serviceAccount:${RECONCILE_SA_EMAIL}" --role=roles/pubsub.subscriber "${P[@]}"
 
 # --- 5. The function -----------------------------------------------------------
 
@@ -537,8 +639,56 @@ fi
 # The Pub/Sub service agent acknowledges what it dead-letters.
 bind gcloud pubsub subscriptions add-iam-policy-binding "$SOURCE_SUBSCRIPTION" \
 	--member="$PUBSUB_AGENT" --role=roles/pubsub.subscriber "${P[@]}"
+# shellcheck disable=SC2034 # render() reads it through ${!name}
+SOURCE_SUBSCRIPTION_ID=${SOURCE_SUBSCRIPTION##*/}
 
-# --- 7. Logs-based metrics -----------------------------------------------------
+# --- 7. The daily reconcile ----------------------------------------------------
+
+step "The daily reconcile: a Cloud Run job and its schedule"
+# The job is built from this directory (buildpacks, like the function) and runs
+# reconcile_job.py through the buildpacks launcher, which sets up the Python it installed.
+job_env="RECONCILE_SUBSCRIPTION=projects/${PROJECT_ID}/subscriptions/${LEDGER_SUBSCRIPTION}"
+job_env+=";GOOGLE_CLOUD_PROJECT=${PROJECT_ID}"
+if [[ -n $SVIX_SERVER_URL ]]; then job_env+=";SVIX_SERVER_URL=${SVIX_SERVER_URL}"; fi
+if [[ -n $SVIX_APP_ID ]]; then job_env+=";SVIX_APP_ID=${SVIX_APP_ID}"; fi
+# One retry: exit 2 ("could not tell") is mostly Pub/Sub or Svix being unreachable.
+run gcloud run jobs deploy "$RECONCILE_JOB" \
+	--source=. \
+	--region="$REGION" \
+	--service-account="$RECONCILE_SA_EMAIL" \
+	--set-secrets="SVIX_AUTH_TOKEN=${SECRET_NAME}:latest" \
+	--set-env-vars="^;^${job_env}" \
+	--command=launcher \
+	--args=python,reconcile_job.py \
+	--tasks=1 \
+	--max-retries=1 \
+	--task-timeout="$RECONCILE_TIMEOUT" \
+	--cpu=1 \
+	--memory="$RECONCILE_MEMORY" \
+	--labels=app="$FUNCTION_NAME" \
+	"${P[@]}"
+bind gcloud run jobs add-iam-policy-binding "$RECONCILE_JOB" --region="$REGION" \
+	--member="serviceAccount:${SCHEDULER_SA_EMAIL}" --role=roles/run.invoker "${P[@]}"
+schedule_flags=(
+	--location="$REGION"
+	--schedule="$RECONCILE_SCHEDULE"
+	--time-zone=Etc/UTC
+	--uri="https://${REGION}-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/${PROJECT_ID}/jobs/${RECONCILE_JOB}:run"
+	--http-method=POST
+	--oauth-service-account-email="$SCHEDULER_SA_EMAIL"
+	--oauth-token-scope=https://www.googleapis.com/auth/cloud-platform
+	--attempt-deadline=180s
+	--max-retry-attempts=2
+	--min-backoff=300s
+	--description="Reconciles the previous UTC day of ${EVENTS_TOPIC} against Svix (${FUNCTION_NAME})"
+)
+if exists gcloud scheduler jobs describe "$RECONCILE_SCHEDULER_JOB" --location="$REGION" "${P[@]}"; then
+	run gcloud scheduler jobs update http "$RECONCILE_SCHEDULER_JOB" "${schedule_flags[@]}" "${P[@]}"
+else
+	run gcloud scheduler jobs create http "$RECONCILE_SCHEDULER_JOB" "${schedule_flags[@]}" "${P[@]}"
+fi
+
+# --- 8. Logs-based metrics -----------------------------------------------------
 
 step "Logs-based metrics"
 log_base="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"${FUNCTION_NAME}\""
@@ -559,71 +709,93 @@ ensure_metric "${METRICS[2]}" "Gigs events ${FUNCTION_NAME} could not deliver be
 	"${log_base} AND jsonPayload.outcome=\"rate_limited\""
 ensure_metric "${METRICS[3]}" "Gigs events ${FUNCTION_NAME} failed to deliver (failed, rejected or parked)" \
 	"${log_base} AND (jsonPayload.outcome=\"failed\" OR jsonPayload.outcome=\"rejected\" OR jsonPayload.outcome=\"parked\")"
-
-# --- 8. Alert on dead letters --------------------------------------------------
-
-step "Alert policy on the dead-letter backlog"
-POLICY_NAME="${FUNCTION_NAME}: dead-lettered events in ${DEAD_LETTER_SUBSCRIPTION}"
-existing_policy=$(capture "" gcloud alpha monitoring policies list \
-	--filter="displayName=\"${POLICY_NAME}\"" --format='value(name)' "${P[@]}")
-if [[ -n $existing_policy ]]; then
-	note "alert policy exists: ${existing_policy%%$'\n'*} (left as it is)"
-else
-	channels=()
-	if [[ -n $NOTIFICATION_CHANNEL ]]; then
-		if [[ $NOTIFICATION_CHANNEL == projects/* ]]; then
-			channels+=("$NOTIFICATION_CHANNEL")
-		else
-			channels+=("projects/${PROJECT_ID}/notificationChannels/${NOTIFICATION_CHANNEL}")
-		fi
+ensure_metric_from_file() { # NAME TEMPLATE: a metric with labels or a distribution
+	render "$2"
+	if exists gcloud logging metrics describe "$1" "${P[@]}"; then
+		run gcloud logging metrics update "$1" --config-from-file="${WORK_DIR}/$2" "${P[@]}"
+	else
+		run gcloud logging metrics create "$1" --config-from-file="${WORK_DIR}/$2" "${P[@]}"
 	fi
-	if [[ -n $ALERT_EMAIL ]]; then
-		channel=$(capture "" gcloud beta monitoring channels list \
-			--filter="type=\"email\" AND labels.email_address=\"${ALERT_EMAIL}\"" \
-			--format='value(name)' --limit=1 "${P[@]}")
-		if [[ -z $channel ]]; then
-			channel=$(capture "projects/${PROJECT_ID}/notificationChannels/DRY_RUN_CHANNEL" \
-				gcloud beta monitoring channels create --type=email \
-				--display-name="${FUNCTION_NAME} alerts (${ALERT_EMAIL})" \
-				--channel-labels=email_address="$ALERT_EMAIL" \
-				--format='value(name)' "${P[@]}")
-		fi
-		channels+=("$channel")
-	fi
-	channels_json=""
-	for c in "${channels[@]}"; do channels_json+="${channels_json:+, }\"${c}\""; done
-
-	POLICY_FILE=$(mktemp "${TMPDIR:-/tmp}/relay-alert-policy.XXXXXX")
-	cat >"$POLICY_FILE" <<EOF
-{
-  "displayName": "${POLICY_NAME}",
-  "combiner": "OR",
-  "enabled": true,
-  "conditions": [
-    {
-      "displayName": "Undelivered messages in ${DEAD_LETTER_SUBSCRIPTION} above 0 for 5 minutes",
-      "conditionThreshold": {
-        "filter": "resource.type = \"pubsub_subscription\" AND resource.labels.subscription_id = \"${DEAD_LETTER_SUBSCRIPTION}\" AND metric.type = \"pubsub.googleapis.com/subscription/num_undelivered_messages\"",
-        "aggregations": [{"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_MAX"}],
-        "comparison": "COMPARISON_GT",
-        "thresholdValue": 0,
-        "duration": "300s",
-        "trigger": {"count": 1}
-      }
-    }
-  ],
-  "alertStrategy": {"autoClose": "604800s"},
-  "documentation": {
-    "mimeType": "text/markdown",
-    "content": "Gigs events that ${FUNCTION_NAME} could not deliver to Svix are waiting in the Pub/Sub subscription ${DEAD_LETTER_SUBSCRIPTION} (project ${PROJECT_ID}): events Pub/Sub gave up on after ${MAX_DELIVERY_ATTEMPTS} attempts, and poison events the relay parked. Look at them with gcloud pubsub subscriptions pull ${DEAD_LETTER_SUBSCRIPTION} --project=${PROJECT_ID} --limit=10 (add --auto-ack once handled), and at the relay's logs for jsonPayload.outcome."
-  },
-  "notificationChannels": [${channels_json}]
 }
-EOF
-	if ((DRY_RUN)); then
-		note "(dry run: the policy file is written and kept: ${POLICY_FILE})"
+METRICS+=("${FUNCTION_NAME}-events" "${FUNCTION_NAME}-publish-lag" "${FUNCTION_NAME}-reconcile-missing")
+ensure_metric_from_file "${METRICS[4]}" metric-events.json
+ensure_metric_from_file "${METRICS[5]}" metric-publish-lag.json
+# Only a reconcile that could tell: with errors its "missing" may be false, and it exits 2,
+# which the could-not-tell alert reports instead.
+ensure_metric "${METRICS[6]}" "Daily reconciles of ${FUNCTION_NAME} that found events missing in Svix" \
+	"resource.type=\"cloud_run_job\" AND resource.labels.job_name=\"${RECONCILE_JOB}\" AND jsonPayload.message=\"reconcile finished\" AND jsonPayload.reconcile_missing>0 AND jsonPayload.reconcile_errors=0"
+
+# --- 9. Alert policies --------------------------------------------------------
+
+step "Alert policies"
+channels=()
+if [[ -n $NOTIFICATION_CHANNEL ]]; then
+	if [[ $NOTIFICATION_CHANNEL == projects/* ]]; then
+		channels+=("$NOTIFICATION_CHANNEL")
+	else
+		channels+=("projects/${PROJECT_ID}/notificationChannels/${NOTIFICATION_CHANNEL}")
 	fi
-	run gcloud alpha monitoring policies create --policy-from-file="$POLICY_FILE" "${P[@]}"
+fi
+if [[ -n $ALERT_EMAIL ]]; then
+	channel=$(capture "" gcloud beta monitoring channels list \
+		--filter="type=\"email\" AND labels.email_address=\"${ALERT_EMAIL}\"" \
+		--format='value(name)' --limit=1 "${P[@]}")
+	if [[ -z $channel ]]; then
+		channel=$(capture "projects/${PROJECT_ID}/notificationChannels/DRY_RUN_CHANNEL" \
+			gcloud beta monitoring channels create --type=email \
+			--display-name="${FUNCTION_NAME} alerts (${ALERT_EMAIL})" \
+			--channel-labels=email_address="$ALERT_EMAIL" \
+			--format='value(name)' "${P[@]}")
+	fi
+	channels+=("$channel")
+fi
+for c in "${channels[@]}"; do CHANNELS_JSON+="${CHANNELS_JSON:+, }\"${c}\""; done
+
+POLICIES=()
+ensure_policy() { # TEMPLATE: create the policy, or replace the one of the same display name
+	local file="${WORK_DIR}/$1" name existing
+	render "$1"
+	name=$(display_name "$file")
+	POLICIES+=("$name")
+	existing=$(capture "" gcloud alpha monitoring policies list \
+		--filter="displayName=\"${name}\"" --format='value(name)' "${P[@]}")
+	if [[ -n $existing ]]; then
+		if [[ $existing == *$'\n'* ]]; then
+			note "several alert policies are named '${name}': only ${existing%%$'\n'*} is updated"
+		fi
+		run gcloud alpha monitoring policies update "${existing%%$'\n'*}" \
+			--policy-from-file="$file" "${P[@]}"
+	else
+		run gcloud alpha monitoring policies create --policy-from-file="$file" "${P[@]}"
+	fi
+}
+ensure_policy alert-dead-letters.json
+ensure_policy alert-publish-lag.json
+ensure_policy alert-reconcile-missing.json
+ensure_policy alert-reconcile-failed.json
+
+# --- 10. The dashboard ---------------------------------------------------------
+
+step "Dashboard"
+render dashboard.json
+DASHBOARD_FILE="${WORK_DIR}/dashboard.json"
+DASHBOARD_NAME=$(display_name "$DASHBOARD_FILE")
+existing=$(capture "" gcloud monitoring dashboards list \
+	--filter="displayName=\"${DASHBOARD_NAME}\"" --format='value(name,etag)' "${P[@]}")
+if [[ -n $existing ]]; then
+	read -r DASHBOARD etag <<<"${existing%%$'\n'*}"
+	if [[ -n $etag ]]; then
+		# With the etag the update fails, rather than overwrites, if someone else changed the
+		# dashboard since the list.
+		text=$(<"$DASHBOARD_FILE")
+		printf '{\n  "etag": "%s",%s\n' "$etag" "${text#\{}" >"$DASHBOARD_FILE"
+	fi
+	run gcloud monitoring dashboards update "$DASHBOARD" --config-from-file="$DASHBOARD_FILE" \
+		--format=none "${P[@]}"
+else
+	DASHBOARD=$(capture "projects/${PROJECT_NUMBER}/dashboards/DRY_RUN_DASHBOARD" \
+		gcloud monitoring dashboards create --config-from-file="$DASHBOARD_FILE" \
+		--format='value(name)' "${P[@]}")
 fi
 
 # --- Done ----------------------------------------------------------------------
@@ -645,12 +817,22 @@ fi
 	printf '  Dead letters:         topic %s, kept %s in subscription %s\n' \
 		"$DEAD_LETTER_TOPIC" "$DEAD_LETTER_RETENTION" "$DEAD_LETTER_SUBSCRIPTION"
 	printf '  Svix token:           secret %s (latest version; new instances pick up new versions)\n' "$SECRET_NAME"
+	printf '  Ledger:               subscription %s on %s, kept %s, read by the daily reconcile\n' \
+		"$LEDGER_SUBSCRIPTION" "$EVENTS_TOPIC" "$LEDGER_RETENTION"
+	printf '  Daily reconcile:      Cloud Run job %s (as %s), started %s UTC by %s\n' \
+		"$RECONCILE_JOB" "$RECONCILE_SA_EMAIL" "$RECONCILE_SCHEDULE" "$RECONCILE_SCHEDULER_JOB"
 	printf '  Metrics:              %s\n' "${METRICS[*]}"
-	printf '  Alert policy:         %s\n' "$POLICY_NAME"
+	printf '  Alert policies:       %s\n' "${POLICIES[0]}"
+	printf '                        %s\n' "${POLICIES[@]:1}"
+	printf '  Dashboard:            https://console.cloud.google.com/monitoring/dashboards/builder/%s?project=%s\n' \
+		"${DASHBOARD##*/}" "$PROJECT_ID"
 	printf '\nTail the logs:\n'
 	printf '  gcloud beta run services logs tail %s --region=%s --project=%s\n' "$FUNCTION_NAME" "$REGION" "$PROJECT_ID"
 	printf '  gcloud functions logs read %s --gen2 --region=%s --project=%s --limit=50\n' "$FUNCTION_NAME" "$REGION" "$PROJECT_ID"
 	printf '  Logs Explorer: %s AND jsonPayload.outcome!="delivered"\n' "$log_base"
 	printf 'Look at dead letters:\n'
 	printf '  gcloud pubsub subscriptions pull %s --limit=10 --project=%s\n' "$DEAD_LETTER_SUBSCRIPTION" "$PROJECT_ID"
+	printf 'Reconcile a day now (RECONCILE_DAY is optional: yesterday, UTC, by default):\n'
+	printf '  gcloud run jobs execute %s --region=%s --update-env-vars=RECONCILE_DAY=YYYY-MM-DD --project=%s\n' \
+		"$RECONCILE_JOB" "$REGION" "$PROJECT_ID"
 } >&"$out"

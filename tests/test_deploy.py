@@ -39,6 +39,8 @@ TOKEN = "sk_live_CANARY-deploy-test-3f9a1c77e2"
 FAKE_URL = "https://gigs-svix-relay-x7k2p9-ew.a.run.app"
 FAKE_PROJECT_NUMBER = "123456789012"
 PUBSUB_AGENT = f"serviceAccount:service-{FAKE_PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
+RECONCILE_SA = f"gigs-svix-relay-reconcile@{PROJECT}.iam.gserviceaccount.com"
+SCHEDULER_SA = f"gigs-svix-relay-scheduler@{PROJECT}.iam.gserviceaccount.com"
 TRIGGERS = ("http", "topic")
 
 # Every setting deploy.sh reads: cleared so that the caller's environment cannot leak in.
@@ -71,6 +73,15 @@ SETTINGS = (
     "SVIX_AUTH_TOKEN",
     "ALERT_EMAIL",
     "NOTIFICATION_CHANNEL",
+    "LEDGER_SUBSCRIPTION",
+    "LEDGER_RETENTION",
+    "RECONCILE_JOB",
+    "RECONCILE_SA",
+    "SCHEDULER_SA",
+    "RECONCILE_SCHEDULE",
+    "RECONCILE_TIMEOUT",
+    "RECONCILE_MEMORY",
+    "LAG_ALERT_P99_MS",
 )
 
 AUTH_ERROR = "You do not currently have an active account selected."
@@ -100,8 +111,10 @@ needs_gcloud = pytest.mark.skipif(
 # --- running deploy.sh ---------------------------------------------------------------------------
 
 # A gcloud stand-in. In "fail" mode (dry runs) it records the call and fails. In "ok" mode it
-# plays a project: describes fail (absent) unless FAKE_GCLOUD_EXISTS=1, reads print plausible
-# values, `secrets versions add` records its stdin, `policies create` records the policy file.
+# plays a project: describes fail (absent) unless FAKE_GCLOUD_EXISTS=1, lists find one resource
+# when it is set, reads print plausible values, `secrets versions add` records its stdin, and
+# every --*-from-file is recorded (its text in "files", a policy's JSON also in "policy"), as
+# deploy.sh removes its files when it ends.
 FAKE_GCLOUD = """\
 import json, os, sys
 
@@ -136,14 +149,22 @@ elif starts("beta", "monitoring", "channels", "list"):
     out = f"projects/{project}/notificationChannels/7" if exists else ""
 elif starts("beta", "monitoring", "channels", "create"):
     out = f"projects/{project}/notificationChannels/42"
-elif starts("alpha", "monitoring", "policies", "create"):
-    path = next(a.split("=", 1)[1] for a in args if a.startswith("--policy-from-file="))
-    with open(path) as f:
-        entry["policy"] = json.load(f)
+elif starts("monitoring", "dashboards", "list"):
+    out = f"projects/{project}/dashboards/d-17\tetag-5" if exists else ""
+elif starts("monitoring", "dashboards", "create"):
+    out = f"projects/{project}/dashboards/d-new"
 elif starts("secrets", "versions", "add"):
     entry["stdin"] = sys.stdin.read()
 elif "describe" in args[:4]:
     code = 0 if exists else 1
+if mode != "fail":
+    for arg in args:
+        flag, _, path = arg.partition("=")
+        if flag.startswith("--") and flag.endswith("-from-file") and path != "-":
+            with open(path) as f:
+                entry.setdefault("files", {})[flag] = f.read()
+            if flag == "--policy-from-file":
+                entry["policy"] = json.loads(entry["files"][flag])
 with open(os.environ["FAKE_GCLOUD_LOG"], "a") as f:
     f.write(json.dumps(entry) + "\\n")
 if out:
@@ -346,6 +367,14 @@ def test_missing_project_with_real_gcloud_and_empty_config(tmp_path: Path) -> No
         ({"SVIX_APP_ID": "app:1"}, "SVIX_APP_ID"),
         ({"PROJECT_ID": "Bad_Project"}, "PROJECT_ID 'Bad_Project' is not valid"),
         ({"FUNCTION_SA": "x"}, "FUNCTION_SA 'x' is not valid"),
+        ({"RECONCILE_SA": "Bad_Account"}, "RECONCILE_SA 'Bad_Account' is not valid"),
+        ({"RECONCILE_SCHEDULE": "daily"}, "RECONCILE_SCHEDULE 'daily' is not valid"),
+        ({"RECONCILE_TIMEOUT": "3600"}, "RECONCILE_TIMEOUT must look like 3600s"),
+        ({"RECONCILE_TIMEOUT": "90000s"}, "RECONCILE_TIMEOUT must be between 60 and 86400"),
+        ({"RECONCILE_JOB": "Reconcile"}, "RECONCILE_JOB 'Reconcile' is not valid"),
+        ({"LEDGER_RETENTION": "7 days"}, "LEDGER_RETENTION '7 days' is not valid"),
+        ({"LAG_ALERT_P99_MS": "1e5"}, "LAG_ALERT_P99_MS must be a whole number"),
+        ({"LAG_ALERT_P99_MS": "0"}, "LAG_ALERT_P99_MS must be between 1 and 86400000"),
     ],
 )
 def test_settings_are_checked(
@@ -397,7 +426,7 @@ def test_dry_run_prints_every_command_and_runs_none(
     enable = one(cmds, "services", "enable")
     for api in ("cloudfunctions", "run", "cloudbuild", "artifactregistry", "pubsub"):
         assert f"{api}.googleapis.com" in enable
-    for api in ("secretmanager", "logging", "monitoring"):
+    for api in ("secretmanager", "logging", "monitoring", "cloudscheduler"):
         assert f"{api}.googleapis.com" in enable
     assert ("eventarc.googleapis.com" in enable) == (trigger == "topic")
 
@@ -406,15 +435,21 @@ def test_dry_run_prints_every_command_and_runs_none(
     assert [c[4] for c in find(cmds, "iam", "service-accounts", "create")] == [
         "gigs-svix-relay-fn",
         "gigs-svix-relay-push",
+        "gigs-svix-relay-reconcile",
+        "gigs-svix-relay-scheduler",
     ]
 
     # The secret: created, a version from stdin, readable by the function's account.
     one(cmds, "secrets", "create")
     add = one(cmds, "secrets", "versions", "add")
     assert "--data-file=-" in add
-    grant = one(cmds, "secrets", "add-iam-policy-binding")
-    assert flags(grant)["--member"] == f"serviceAccount:{fn_sa}"
-    assert flags(grant)["--role"] == "roles/secretmanager.secretAccessor"
+    grants = find(cmds, "secrets", "add-iam-policy-binding")
+    assert [flags(g)["--member"] for g in grants] == [
+        f"serviceAccount:{fn_sa}",
+        f"serviceAccount:{RECONCILE_SA}",
+    ]
+    assert {flags(g)["--role"] for g in grants} == {"roles/secretmanager.secretAccessor"}
+    grant = grants[0]
 
     # The function.
     argv = one(cmds, "functions", "deploy")
@@ -474,6 +509,7 @@ def test_dry_run_prints_every_command_and_runs_none(
     assert dls["--topic"] == "gigs-events-svix-relay-dead-letter"
     assert dls["--message-retention-duration"] == "7d"
     assert dls["--expiration-period"] == "never"
+    assert subs.pop("gigs-events-ledger")["--topic"] == "gigs-events"  # more below
 
     # What feeds the function.
     if trigger == "http":
@@ -496,8 +532,11 @@ def test_dry_run_prints_every_command_and_runs_none(
         f"projects/{PROJECT}/topics/gigs-events-svix-relay-dead-letter"
     )
     assert policy["--max-delivery-attempts"] == "10"
-    subscriber = one(cmds, "pubsub", "subscriptions", "add-iam-policy-binding")
-    assert subscriber[4] == sub_name
+    (subscriber,) = [
+        c
+        for c in find(cmds, "pubsub", "subscriptions", "add-iam-policy-binding")
+        if c[4] == sub_name
+    ]
     assert flags(subscriber)["--member"] == agent
     assert flags(subscriber)["--role"] == "roles/pubsub.subscriber"
 
@@ -508,7 +547,18 @@ def test_dry_run_prints_every_command_and_runs_none(
         "gigs-svix-relay-duplicate",
         "gigs-svix-relay-rate-limited",
         "gigs-svix-relay-failed",
+        "gigs-svix-relay-events",
+        "gigs-svix-relay-publish-lag",
+        "gigs-svix-relay-reconcile-missing",
     }
+    # The labelled and distribution metrics come from files (tests/test_monitoring.py reads them).
+    for name in ("gigs-svix-relay-events", "gigs-svix-relay-publish-lag"):
+        assert Path(metrics.pop(name)["--config-from-file"]).parent.parent == tmp_path
+    missing = metrics.pop("gigs-svix-relay-reconcile-missing")["--log-filter"]
+    assert 'resource.labels.job_name="gigs-svix-relay-reconcile"' in missing
+    assert 'jsonPayload.message="reconcile finished"' in missing
+    assert "jsonPayload.reconcile_missing>0" in missing
+    assert "jsonPayload.reconcile_errors=0" in missing
     base = (
         'resource.type="cloud_run_revision" AND resource.labels.service_name="gigs-svix-relay" AND '
     )
@@ -526,13 +576,24 @@ def test_dry_run_prints_every_command_and_runs_none(
         assert f'jsonPayload.outcome="{outcome}"' in failed
     assert all(m["--description"] for m in metrics.values())
 
-    # The alert policy: listed first, then created from a file the dry run keeps.
-    one(cmds, "alpha", "monitoring", "policies", "list")
+    # The alert policies: each listed by its display name, then created from a file the dry
+    # run keeps; the dead-letter one first.
     one(cmds, "beta", "monitoring", "channels", "create")
-    create = one(cmds, "alpha", "monitoring", "policies", "create")
-    policy_file = Path(flags(create)["--policy-from-file"])
-    assert policy_file.parent == tmp_path
-    alert = json.loads(policy_file.read_text())
+    listed = find(cmds, "alpha", "monitoring", "policies", "list")
+    created = find(cmds, "alpha", "monitoring", "policies", "create")
+    assert len(listed) == len(created) == 4
+    policy_files = [Path(flags(c)["--policy-from-file"]) for c in created]
+    assert [f.name for f in policy_files] == [
+        "alert-dead-letters.json",
+        "alert-publish-lag.json",
+        "alert-reconcile-missing.json",
+        "alert-reconcile-failed.json",
+    ]
+    for listing, policy_file in zip(listed, policy_files, strict=True):
+        assert policy_file.parent.parent == tmp_path
+        name = json.loads(policy_file.read_text())["displayName"]
+        assert flags(listing)["--filter"] == f'displayName="{name}"'
+    alert = json.loads(policy_files[0].read_text())
     condition = alert["conditions"][0]["conditionThreshold"]
     assert (
         'metric.type = "pubsub.googleapis.com/subscription/num_undelivered_messages"'
@@ -542,9 +603,18 @@ def test_dry_run_prints_every_command_and_runs_none(
     assert condition["comparison"] == "COMPARISON_GT"
     assert condition["thresholdValue"] == 0
     assert condition["duration"] == "300s"
-    assert alert["notificationChannels"] == [
-        f"projects/{PROJECT}/notificationChannels/DRY_RUN_CHANNEL"
-    ]
+    for policy_file in policy_files:
+        assert json.loads(policy_file.read_text())["notificationChannels"] == [
+            f"projects/{PROJECT}/notificationChannels/DRY_RUN_CHANNEL"
+        ]
+
+    # The dashboard: listed by display name, then created.
+    listing = one(cmds, "monitoring", "dashboards", "list")
+    dashboard = Path(flags(one(cmds, "monitoring", "dashboards", "create"))["--config-from-file"])
+    name = json.loads(dashboard.read_text())["displayName"]
+    assert name == "gigs-svix-relay: Gigs events to Svix"
+    assert flags(listing)["--filter"] == f'displayName="{name}"'
+    assert flags(listing)["--format"] == "value(name,etag)"
 
     # Order: what a step needs exists before it runs.
     index = {tuple(c): i for i, c in enumerate(cmds)}
@@ -557,6 +627,86 @@ def test_dry_run_prints_every_command_and_runs_none(
     # The closing summary.
     assert "Dry run finished: nothing was deployed." in out
     assert "gcloud functions logs read gigs-svix-relay" in out
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+def test_dry_run_sets_up_the_ledger_and_the_daily_reconcile(
+    tmp_path: Path, fake_gcloud: FakeGcloud, trigger: str
+) -> None:
+    result = dry_run(
+        tmp_path,
+        fake_gcloud,
+        trigger,
+        SVIX_SERVER_URL="https://svix.example.test",
+        SVIX_APP_ID="a1",
+    )
+    cmds = printed_commands(result.stdout)
+    index = {tuple(c): i for i, c in enumerate(cmds)}
+
+    # The ledger: every event of the topic, kept 7 days, acknowledged or not, never expiring.
+    ledger = one(cmds, "pubsub", "subscriptions", "create", "gigs-events-ledger")
+    f = flags(ledger)
+    assert f["--topic"] == "gigs-events"
+    assert "--retain-acked-messages" in f
+    assert f["--message-retention-duration"] == "7d"
+    assert f["--expiration-period"] == "never"
+    # No push and no dead-letter policy: nothing but reconcile reads it.
+    assert not {"--push-endpoint", "--dead-letter-topic"} & set(f)
+    (reader,) = [
+        c
+        for c in find(cmds, "pubsub", "subscriptions", "add-iam-policy-binding")
+        if c[4] == "gigs-events-ledger"
+    ]
+    assert flags(reader)["--member"] == f"serviceAccount:{RECONCILE_SA}"
+    assert flags(reader)["--role"] == "roles/pubsub.subscriber"
+
+    # The job: built from this source, run through the buildpacks launcher, with the function's
+    # Svix settings and token, as its own account.
+    job = one(cmds, "run", "jobs", "deploy")
+    f = flags(job)
+    assert job[4] == "gigs-svix-relay-reconcile"
+    assert (f["--source"], f["--region"]) == (".", "europe-west1")
+    assert (f["--command"], f["--args"]) == ("launcher", "python,reconcile_job.py")
+    assert f["--service-account"] == RECONCILE_SA
+    assert f["--set-secrets"] == "SVIX_AUTH_TOKEN=svix-auth-token:latest"
+    assert (f["--tasks"], f["--max-retries"], f["--task-timeout"]) == ("1", "1", "3600s")
+    assert env_vars(job) == {
+        "RECONCILE_SUBSCRIPTION": f"projects/{PROJECT}/subscriptions/gigs-events-ledger",
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "SVIX_SERVER_URL": "https://svix.example.test",
+        "SVIX_APP_ID": "a1",
+    }
+    assert (REPO / "reconcile_job.py").is_file()
+
+    # Cloud Scheduler starts it daily, as an account that may do nothing but run it.
+    invoker = one(cmds, "run", "jobs", "add-iam-policy-binding")
+    assert invoker[4] == "gigs-svix-relay-reconcile"
+    assert flags(invoker)["--member"] == f"serviceAccount:{SCHEDULER_SA}"
+    assert flags(invoker)["--role"] == "roles/run.invoker"
+    probe = one(cmds, "scheduler", "jobs", "describe")
+    schedule = one(cmds, "scheduler", "jobs", "create", "http")
+    f = flags(schedule)
+    assert schedule[5] == probe[4] == "gigs-svix-relay-reconcile-daily"
+    assert (f["--schedule"], f["--time-zone"]) == ("30 3 * * *", "Etc/UTC")
+    assert f["--uri"] == (
+        "https://europe-west1-run.googleapis.com/apis/run.googleapis.com/v1/namespaces/"
+        f"{PROJECT}/jobs/gigs-svix-relay-reconcile:run"
+    )
+    assert f["--http-method"] == "POST"
+    assert f["--oauth-service-account-email"] == SCHEDULER_SA
+    assert f["--oauth-token-scope"] == "https://www.googleapis.com/auth/cloud-platform"
+    assert "--oidc-service-account-email" not in f  # Google APIs take OAuth tokens
+
+    # The job reads the token like the function.
+    grants = find(cmds, "secrets", "add-iam-policy-binding")
+    assert f"--member=serviceAccount:{RECONCILE_SA}" in grants[1]
+
+    # Order: the ledger fills from the start; the job exists before it is granted and scheduled.
+    function = one(cmds, "functions", "deploy")
+    assert index[tuple(ledger)] < index[tuple(function)]
+    assert index[tuple(grants[1])] < index[tuple(job)]
+    assert index[tuple(job)] < index[tuple(invoker)] < index[tuple(schedule)]
+    assert "Daily reconcile:      Cloud Run job gigs-svix-relay-reconcile" in result.stdout
 
 
 def test_dry_run_does_not_read_stdin(tmp_path: Path, fake_gcloud: FakeGcloud) -> None:
@@ -612,6 +762,15 @@ def test_dry_run_settings_reach_the_commands(tmp_path: Path, fake_gcloud: FakeGc
         RELAY_MAX_IN_FLIGHT="4",
         RELAY_TIME_BUDGET_SECONDS="90",
         NOTIFICATION_CHANNEL="555",
+        LEDGER_SUBSCRIPTION="ledger-two",
+        LEDGER_RETENTION="3d",
+        RECONCILE_JOB="reconcile-two",
+        RECONCILE_SA="reconcile-two",
+        SCHEDULER_SA=f"scheduler-two@{PROJECT}.iam.gserviceaccount.com",
+        RECONCILE_SCHEDULE="15 5 * * 1-5",
+        RECONCILE_TIMEOUT="7200s",
+        RECONCILE_MEMORY="2Gi",
+        LAG_ALERT_P99_MS="15000",
     )
     cmds = printed_commands(result.stdout)
     argv = one(cmds, "functions", "deploy")
@@ -628,7 +787,27 @@ def test_dry_run_settings_reach_the_commands(tmp_path: Path, fake_gcloud: FakeGc
     assert ev["RELAY_PARKING_TOPIC"] == f"projects/{PROJECT}/topics/dlt-two"
     assert "SVIX_SERVER_URL" not in ev
     # An account of the project given by email is created under its id.
-    assert [c[4] for c in find(cmds, "iam", "service-accounts", "create")] == ["fn-two", "push-two"]
+    assert [c[4] for c in find(cmds, "iam", "service-accounts", "create")] == [
+        "fn-two",
+        "push-two",
+        "reconcile-two",
+        "scheduler-two",
+    ]
+    ledger = flags(one(cmds, "pubsub", "subscriptions", "create", "ledger-two"))
+    assert (ledger["--topic"], ledger["--message-retention-duration"]) == ("events-two", "3d")
+    job = one(cmds, "run", "jobs", "deploy")
+    assert job[4] == "reconcile-two"
+    assert flags(job)["--service-account"] == f"reconcile-two@{PROJECT}.iam.gserviceaccount.com"
+    assert (flags(job)["--task-timeout"], flags(job)["--memory"]) == ("7200s", "2Gi")
+    assert flags(job)["--region"] == "us-central1"
+    assert env_vars(job)["RECONCILE_SUBSCRIPTION"] == f"projects/{PROJECT}/subscriptions/ledger-two"
+    schedule = one(cmds, "scheduler", "jobs", "create", "http")
+    assert schedule[5] == "reconcile-two-daily"
+    assert flags(schedule)["--schedule"] == "15 5 * * 1-5"
+    assert flags(schedule)["--oauth-service-account-email"] == (
+        f"scheduler-two@{PROJECT}.iam.gserviceaccount.com"
+    )
+    assert "/jobs/reconcile-two:run" in flags(schedule)["--uri"]
     push = flags(one(cmds, "pubsub", "subscriptions", "create", "sub-two"))
     assert push["--topic"] == "events-two"
     assert push["--ack-deadline"] == "180"
@@ -637,10 +816,16 @@ def test_dry_run_settings_reach_the_commands(tmp_path: Path, fake_gcloud: FakeGc
     assert push["--dead-letter-topic"] == f"projects/{PROJECT}/topics/dlt-two"
     one(cmds, "pubsub", "subscriptions", "create", "dls-two")
     assert find(cmds, "beta", "monitoring", "channels") == []
-    create = one(cmds, "alpha", "monitoring", "policies", "create")
-    alert = json.loads(Path(flags(create)["--policy-from-file"]).read_text())
-    assert alert["notificationChannels"] == [f"projects/{PROJECT}/notificationChannels/555"]
-    assert 'subscription_id = "dls-two"' in alert["conditions"][0]["conditionThreshold"]["filter"]
+    created = find(cmds, "alpha", "monitoring", "policies", "create")
+    alerts = [json.loads(Path(flags(c)["--policy-from-file"]).read_text()) for c in created]
+    for alert in alerts:
+        assert alert["notificationChannels"] == [f"projects/{PROJECT}/notificationChannels/555"]
+        assert alert["displayName"].startswith("relay-two: ")
+    assert (
+        'subscription_id = "dls-two"' in alerts[0]["conditions"][0]["conditionThreshold"]["filter"]
+    )
+    assert alerts[1]["conditions"][0]["conditionThreshold"]["thresholdValue"] == 15000
+    assert "reconcile-two-daily" in json.dumps(alerts[3])
 
 
 # --- a real run against a fake gcloud ------------------------------------------------------------
@@ -696,9 +881,12 @@ def test_real_run_creates_everything(tmp_path: Path, fake_gcloud: FakeGcloud, tr
             f"projects/{PROJECT}/locations/europe-west1/triggers/gigs-svix-relay-123"
         )
     # The alert policy goes to the channel just created; its temporary file is removed.
-    policy = next(c["policy"] for c in calls if "policy" in c)
-    assert policy["notificationChannels"] == [f"projects/{PROJECT}/notificationChannels/42"]
-    assert list(tmp_path.glob("relay-alert-policy.*")) == []
+    policies = [c["policy"] for c in calls if "policy" in c]
+    assert len(policies) == 4
+    for policy in policies:
+        assert policy["notificationChannels"] == [f"projects/{PROJECT}/notificationChannels/42"]
+    assert list(tmp_path.glob("relay-deploy.*")) == []
+    assert "monitoring/dashboards/builder/d-new?project=" in result.stdout
     assert f"URL:                  {FAKE_URL}" in result.stdout
     assert "Deployed." in result.stdout
 
@@ -717,10 +905,31 @@ def test_real_run_updates_what_exists(tmp_path: Path, fake_gcloud: FakeGcloud) -
         assert find(again, *created.split()) == [], f"{created} on the second run"
     assert find(again, "pubsub", "subscriptions", "create") == []
     updated = [c[4] for c in find(again, "pubsub", "subscriptions", "update")]
-    assert updated == ["gigs-events-svix-relay-dead-letter-sub", "gigs-events-svix-relay"]
+    assert updated == [
+        "gigs-events-svix-relay-dead-letter-sub",
+        "gigs-events-ledger",
+        "gigs-events-svix-relay",
+    ]
     assert find(again, "logging", "metrics", "create") == []
-    assert len(find(again, "logging", "metrics", "update")) == 4
+    assert len(find(again, "logging", "metrics", "update")) == 7
     assert find(again, "alpha", "monitoring", "policies", "create") == []
+    # Each policy is replaced by the one the repository describes, under its listed name.
+    policy_updates = find(again, "alpha", "monitoring", "policies", "update")
+    assert [c[5] for c in policy_updates] == [f"projects/{PROJECT}/alertPolicies/99"] * 4
+    assert find(again, "scheduler", "jobs", "create") == []
+    one(again, "scheduler", "jobs", "update", "http")
+    assert find(again, "monitoring", "dashboards", "create") == []
+    # The dashboard is updated with the etag it was listed with, so that a concurrent edit
+    # makes the update fail instead of being overwritten.
+    (dashboard_update,) = [
+        c for c in fake_gcloud.calls() if c["argv"][:3] == ["monitoring", "dashboards", "update"]
+    ]
+    assert dashboard_update["argv"][3] == f"projects/{PROJECT}/dashboards/d-17"
+    dashboard = json.loads(dashboard_update["files"]["--config-from-file"])
+    assert dashboard["etag"] == "etag-5"
+    assert dashboard["displayName"] == "gigs-svix-relay: Gigs events to Svix"
+    # Jobs deploy creates or updates: the same command both times.
+    assert one(first, "run", "jobs", "deploy") == one(again, "run", "jobs", "deploy")
     # The deploy itself updates in place: same command both times.
     assert one(first, "functions", "deploy") == one(again, "functions", "deploy")
     assert len(find(again, "secrets", "versions", "add")) == 1
@@ -802,8 +1011,16 @@ def uploaded_files(directory: Path, tmp: Path) -> set[str]:
 @needs_gcloud
 def test_gcloudignore_uploads_only_what_runs(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
-    keep = ["main.py", "requirements.txt", "relay/__init__.py", "relay/service.py"]
+    keep = [
+        "main.py",
+        "reconcile_job.py",
+        "requirements.txt",
+        "relay/__init__.py",
+        "relay/service.py",
+    ]
     drop = [
+        "monitoring/dashboard.json",
+        "tests/pubsub_emulator.py",
         "tests/test_x.py",
         "tests/data/event.json",
         "svix_emulator/app.py",
@@ -840,11 +1057,12 @@ def test_gcloudignore_uploads_only_what_runs(tmp_path: Path) -> None:
 def test_gcloudignore_on_this_repository(tmp_path: Path) -> None:
     files = uploaded_files(REPO, tmp_path)
     assert "requirements.txt" in files
-    for name in ("main.py", "relay/__init__.py"):
+    # What the function and the reconcile job import.
+    for name in ("main.py", "reconcile_job.py", "relay/__init__.py", "relay/__main__.py"):
         if (REPO / name).exists():
             assert name in files
     unwanted = re.compile(
-        r"^(tests|svix_emulator|bench|\.ci|\.venv|\.git|scripts|docs)/|__pycache__|"
+        r"^(tests|svix_emulator|bench|monitoring|\.ci|\.venv|\.git|scripts|docs)/|__pycache__|"
         r"^(deploy\.sh|requirements-dev\.txt|pyproject\.toml)$"
     )
     assert sorted(f for f in files if unwanted.search(f)) == []
@@ -879,15 +1097,68 @@ def _check_one(argv: list[str], root: Path, prefix: list[str]) -> GcloudCheck:
     return GcloudCheck(argv, result.returncode, result.stderr)
 
 
+OPTIONAL_SETTINGS = {
+    "SVIX_SERVER_URL": "https://svix.example.test/x,y",
+    "SVIX_APP_ID": "app_1",
+    "ALERT_EMAIL": "oncall@example.com",
+    "NOTIFICATION_CHANNEL": "12345",
+    "BUILD_SERVICE_ACCOUNT": f"builder@{PROJECT}.iam.gserviceaccount.com",
+}
+# The dry run takes every resource for absent; a run against the fake gcloud that finds them all
+# takes the other branches (updates, the etag, policies replaced).
+OFFLINE_RUNS = [(trigger, mode) for mode in ("dry run", "all exist") for trigger in TRIGGERS]
+
+
+def _offline_key(argv: list[str]) -> tuple[str, ...]:
+    """Lines that differ only in which existing file they name fail the same way offline: gcloud
+    reads a file when it parses the arguments (a missing one is a usage error), and what is in it
+    only after the credentials it does not have."""
+    return tuple(
+        f"{a.partition('=')[0]}=<a file>"
+        if a.startswith("--") and "-from-file=" in a and Path(a.partition("=")[2]).is_file()
+        else a
+        for a in argv
+    )
+
+
+def _shape(argv: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A command's words and flag names: lines of one shape differ in values only."""
+    words = tuple(a for a in argv[:6] if re.fullmatch(r"[a-z][a-z0-9-]*", a))
+    return words, tuple(sorted(a.partition("=")[0] for a in argv if a.startswith("--")))
+
+
+def _lines_of_a_run_where_all_exist(tmp: Path, trigger: str) -> list[list[str]]:
+    """The gcloud lines of a real run against the fake gcloud, every file argument pointing at a
+    copy of what deploy.sh wrote (it removes its own files when it ends)."""
+    bin_dir = tmp / "fakebin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").write_text(f"#!{sys.executable}\n{FAKE_GCLOUD}")
+    (bin_dir / "gcloud").chmod(0o755)
+    fake = FakeGcloud(bin_dir, tmp / "gcloud-calls.jsonl")
+    settings = {"SVIX_AUTH_TOKEN": TOKEN, **OPTIONAL_SETTINGS}
+    result = real_run(tmp, fake, [f"--trigger={trigger}"], exists=True, **settings)
+    assert result.returncode == 0, result.stderr
+    lines = []
+    for n, call in enumerate(fake.calls()):
+        argv = ["gcloud", *call["argv"]]
+        for flag, text in call.get("files", {}).items():
+            kept = tmp / f"kept-{n}{flag}.json"
+            kept.write_text(text)
+            argv = [f"{flag}={kept}" if a.startswith(f"{flag}=") else a for a in argv]
+        lines.append(argv)
+    return lines
+
+
 @pytest.fixture(scope="module")
 def offline_checks(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[dict[str, list[list[str]]], dict[tuple[str, ...], GcloudCheck], list[str]]:
-    """Dry-runs both triggers (with every optional setting), then runs each distinct gcloud line
-    once against the real gcloud, in parallel."""
+) -> tuple[dict[tuple[str, str], list[list[str]]], dict[tuple[str, ...], GcloudCheck], list[str]]:
+    """Dry-runs both triggers (with every optional setting) and runs them against a fake gcloud
+    that finds everything, then runs each distinct gcloud line once against the real gcloud, in
+    parallel; of the second kind only the lines of a shape the dry runs do not print."""
     if REAL_GCLOUD is None:
         pytest.skip("gcloud is not installed: the offline gcloud checks need it")
-    lines: dict[str, list[list[str]]] = {}
+    lines: dict[tuple[str, str], list[list[str]]] = {}
     for trigger in TRIGGERS:
         tmp = tmp_path_factory.mktemp(f"dry-run-{trigger}")
         bin_dir = tmp / "fakebin"
@@ -895,23 +1166,21 @@ def offline_checks(
         (bin_dir / "gcloud").write_text(f"#!{sys.executable}\n{FAKE_GCLOUD}")
         (bin_dir / "gcloud").chmod(0o755)
         fake = FakeGcloud(bin_dir, tmp / "gcloud-calls.jsonl")
-        result = dry_run(
-            tmp,
-            fake,
-            trigger,
-            SVIX_SERVER_URL="https://svix.example.test/x,y",
-            SVIX_APP_ID="app_1",
-            ALERT_EMAIL="oncall@example.com",
-            NOTIFICATION_CHANNEL="12345",
-            BUILD_SERVICE_ACCOUNT=f"builder@{PROJECT}.iam.gserviceaccount.com",
-        )
-        lines[trigger] = printed_commands(result.stdout)
-    distinct = {tuple(c): c for cs in lines.values() for c in cs}
+        result = dry_run(tmp, fake, trigger, **OPTIONAL_SETTINGS)
+        lines[(trigger, "dry run")] = printed_commands(result.stdout)
+    dry_shapes = {_shape(c) for cs in lines.values() for c in cs}
+    for trigger in TRIGGERS:
+        tmp = tmp_path_factory.mktemp(f"all-exist-{trigger}")
+        found = _lines_of_a_run_where_all_exist(tmp, trigger)
+        # One line of each shape: these differ from their dry-run siblings in values only.
+        shapes = {_shape(c): c for c in found if _shape(c) not in dry_shapes}
+        lines[(trigger, "all exist")] = list(shapes.values())
+    distinct = {_offline_key(c): c for cs in lines.values() for c in cs}
     root = tmp_path_factory.mktemp("gcloud-configs")
     prefix = _no_network_prefix()
     with ThreadPoolExecutor(max_workers=max(4, min(8, 2 * (os.cpu_count() or 2)))) as pool:
         checks = list(pool.map(lambda c: _check_one(c, root, prefix), distinct.values()))
-    return lines, {tuple(c.argv): c for c in checks}, prefix
+    return lines, {_offline_key(c.argv): c for c in checks}, prefix
 
 
 def _problem(check: GcloudCheck) -> str | None:
@@ -932,34 +1201,51 @@ def _problem(check: GcloudCheck) -> str | None:
 
 
 @needs_gcloud
-@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.timeout(900)  # some 70 gcloud start-ups of about 1 s of CPU each, on a shared machine
+@pytest.mark.parametrize(("trigger", "mode"), OFFLINE_RUNS)
 def test_every_gcloud_line_parses_offline(
     offline_checks: tuple[
-        dict[str, list[list[str]]], dict[tuple[str, ...], GcloudCheck], list[str]
+        dict[tuple[str, str], list[list[str]]], dict[tuple[str, ...], GcloudCheck], list[str]
     ],
     trigger: str,
+    mode: str,
 ) -> None:
     lines, checks, prefix = offline_checks
-    cmds = lines[trigger]
-    assert len(cmds) >= 30
-    for words in (
-        ("functions", "deploy"),
-        ("secrets", "versions", "add"),
-        ("alpha", "monitoring", "policies", "create"),
-        ("beta", "monitoring", "channels", "create"),
-        ("logging", "metrics", "create"),
-    ):
+    cmds = lines[(trigger, mode)]
+    if mode == "dry run":
+        assert len(cmds) >= 60
+        expected: tuple[tuple[str, ...], ...] = (
+            ("functions", "deploy"),
+            ("secrets", "versions", "add"),
+            ("alpha", "monitoring", "policies", "create"),
+            ("beta", "monitoring", "channels", "create"),
+            ("logging", "metrics", "create"),
+            ("run", "jobs", "deploy"),
+            ("run", "jobs", "add-iam-policy-binding"),
+            ("scheduler", "jobs", "create", "http"),
+            ("monitoring", "dashboards", "list"),
+            ("monitoring", "dashboards", "create"),
+        )
+    else:
+        expected = (
+            ("alpha", "monitoring", "policies", "update"),
+            ("monitoring", "dashboards", "update"),
+            ("scheduler", "jobs", "update", "http"),
+            ("logging", "metrics", "update"),
+            ("pubsub", "subscriptions", "update"),
+        )
+    for words in expected:
         assert find(cmds, *words), words
     problems = []
     for argv in cmds:
-        check = checks[tuple(argv)]
+        check = checks[_offline_key(argv)]
         problem = _problem(check)
         if problem:
             tail = "\n    ".join(check.stderr.strip().splitlines()[:4])
             problems.append(f"{shlex.join(argv)}\n  -> {problem}\n    {tail}")
     isolation = "no network namespace" if prefix else "dead proxy"
     assert not problems, (
-        f"{len(problems)} of {len(cmds)} gcloud lines ({trigger}, {isolation}) "
+        f"{len(problems)} of {len(cmds)} gcloud lines ({trigger}, {mode}, {isolation}) "
         "did not fail for lack of credentials only:\n" + "\n".join(problems)
     )
 
