@@ -7,7 +7,8 @@ import flask
 import functions_framework
 
 from relay.bootstrap import application_from_environment
-from relay.entrypoints import handle_cloud_event, handle_http
+from relay.entrypoints.cloud_event import handle_cloud_event
+from relay.entrypoints.http import handle_http
 
 # Settings are read once, when the instance starts: a bad configuration stops it right here.
 APP = application_from_environment()

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
-from relay.__main__ import main as relay_cli
+from relay.entrypoints.cli import main as relay_cli
 
 # Pub/Sub gives up on an event after at most about two hours of retries (deploy.sh's retry
 # policy), so Svix messages for the day's last events can be created that long after midnight.

@@ -16,7 +16,7 @@ from typing import Any
 _PLACEHOLDER = "__BENCH_EVENT_ID__"
 _PUBLISH_TIME = "2026-11-28T10:00:00.000Z"
 _SUBSCRIPTION = "projects/bench-project/subscriptions/gigs-events-svix-relay"
-# What the relay keeps out of a customer's payload (relay/events.py); the floor sends the same.
+# What the relay keeps out of a customer's payload (relay/core/events.py); the floor sends the same.
 _INTERNAL_FIELDS = frozenset({"internal", "attributes", "messageId", "publishTime", "subscription"})
 _TYPE_PREFIX = "com.gigs."
 

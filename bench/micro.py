@@ -48,11 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
 
     from relay.bootstrap import build_relay
-    from relay.intake import read_request
+    from relay.core.messages import to_message
+    from relay.delivery.ports import Accepted
     from relay.logs import configure_logging
-    from relay.messages import to_message
+    from relay.pubsub.push import read_request
     from relay.settings import load_settings
-    from relay.svix_sender import Accepted, DirectSvixSender, SdkSvixSender
+    from relay.svix.direct import DirectSvixSender
+    from relay.svix.sdk import SdkSvixSender
     from svix_emulator.testing import start_emulator
 
     event = json.loads(EVENT.read_text())

@@ -10,15 +10,17 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from relay.delivery.ports import MessageSender, ParkingLot
+from relay.delivery.service import Relay, RetryPolicy
 from relay.logs import configure_logging, log
-from relay.parking import ParkingLot, PubSubParkingLot
+from relay.pubsub.parking import PubSubParkingLot
 from relay.rate_gate import RateLimitGate
-from relay.service import Relay, RetryPolicy
 from relay.settings import Settings, load_settings
-from relay.svix_sender import DirectSvixSender, MessageSender, SdkSvixSender
+from relay.svix.direct import DirectSvixSender
+from relay.svix.sdk import SdkSvixSender
 
 if TYPE_CHECKING:
-    from relay.push_auth import PushAuthenticator
+    from relay.pubsub.push_auth import PushAuthenticator
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def build_authenticator(settings: Settings) -> PushAuthenticator | None:
     if not settings.push_audience:
         return None
     # Imported only when used: google-auth and cryptography add to every cold start.
-    from relay.push_auth import PushAuthenticator
+    from relay.pubsub.push_auth import PushAuthenticator
 
     return PushAuthenticator(
         audience=settings.push_audience,

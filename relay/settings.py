@@ -9,25 +9,11 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# Svix's own rule for ids, uids and event types (use fullmatch: `$` would let a newline through).
-SVIX_ID_PATTERN = re.compile(r"[a-zA-Z0-9\-_.]+")
-MAX_ID_LENGTH = 256
+from relay.core.errors import SettingsError
+from relay.core.ids import is_svix_id
+
 # RELAY_PUSH_SERVICE_ACCOUNTS for "any Google service account", said on purpose.
 ANY_ACCOUNT = "*"
-
-
-def is_svix_id(value: str) -> bool:
-    """Svix's id rule, minus ids of dots only: "." and ".." are path segments, not names (a URL
-    holding one addresses another resource, or none)."""
-    return (
-        len(value) <= MAX_ID_LENGTH
-        and SVIX_ID_PATTERN.fullmatch(value) is not None
-        and value.strip(".") != ""
-    )
-
-
-class SettingsError(Exception):
-    """The environment does not hold a usable configuration; the message names each bad variable."""
 
 
 class Settings(BaseSettings):

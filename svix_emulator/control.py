@@ -1,4 +1,4 @@
-"""The control API under `/_emulator/`: reset, faults, counters and stored messages.
+"""The control API under `/_emulator/`: reset, faults, the clock, counters and stored messages.
 
 No authentication, no latency and no faults here: tests must be able to look at the emulator
 whatever state they put it in."""
@@ -6,7 +6,7 @@ whatever state they put it in."""
 from __future__ import annotations
 
 from svix_emulator.faults import FaultConfigError, parse_faults
-from svix_emulator.state import State
+from svix_emulator.state import State, handle_clock
 from svix_emulator.wire import (
     Reply,
     Request,
@@ -26,6 +26,8 @@ def handle_control(state: State, request: Request) -> Reply:
             return method_not_allowed(("POST",))
         state.reset()
         return json_reply(200, {})
+    if name == "clock":
+        return handle_clock(state, request)
     if name == "faults":
         if method == "GET":
             with state.lock:

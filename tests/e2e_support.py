@@ -26,7 +26,7 @@ from typing import IO, Any, TypeVar
 
 import requests
 
-from relay.events import event_type_name
+from relay.core.events import event_type_name
 from tests.pubsub_emulator import _pdeathsig_preexec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1016,7 +1016,7 @@ def test_gcloudignore_uploads_only_what_runs(tmp_path: Path) -> None:
         "reconcile_job.py",
         "requirements.txt",
         "relay/__init__.py",
-        "relay/service.py",
+        "relay/delivery/service.py",
     ]
     drop = [
         "monitoring/dashboard.json",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.http11 import ConnectionLost, Http11Connection, ProtocolError, ResponseTimeout
+from relay.svix.http11 import ConnectionLost, Http11Connection, ProtocolError, ResponseTimeout
 from tests.fakes import private_key_pem, self_signed_certificate
 
 # A handler gets the accepted socket and the request bytes it read; it writes what it likes.

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from relay.intake import MalformedRequest, RequestTooLarge, read_request
+from relay.core.errors import MalformedRequest, RequestTooLarge
+from relay.pubsub.push import read_request
 from tests.conftest import own_events, push_envelope
 
 EVENT = own_events()["user-created"]

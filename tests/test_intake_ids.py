@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.events import _canonical_json_without_recursion, canonical_json, derived_event_id
-from relay.intake import MalformedRequest, read_request
+from relay.core.errors import MalformedRequest
+from relay.core.events import _canonical_json_without_recursion, canonical_json, derived_event_id
+from relay.pubsub.push import read_request
 from tests.conftest import own_events, push_envelope
 
 NO_ID = own_events()["porting-updated-no-id"]

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.intake import MalformedRequest, NotJson, RequestTooLarge, decode_json, read_request
+from relay.core.errors import MalformedRequest, RequestTooLarge
+from relay.core.jsontext import NotJson, decode_json
+from relay.pubsub.push import read_request
 from tests.conftest import own_events, push_envelope, unique_name
 
 USER = own_events()["user-created"]
@@ -165,7 +167,7 @@ def test_over_http_a_direct_post_gets_413_and_a_pubsub_message_400(make_relay: A
     assert direct.status_code == 413
     assert direct.get_json()["error"] == "request carries more than 3 events, the limit"
     pushed = relay.post("/", data=json.dumps(push_envelope([USER] * 4)))
-    # Without a parking topic an unreadable message is refused as such (see relay/service.py).
+    # Without a parking topic an unreadable message is refused as such (see relay/delivery/service.py).
     assert pushed.status_code == 400
     assert pushed.get_json()["error"] == "message carries more than 3 events, the limit"
     assert svix.messages() == []

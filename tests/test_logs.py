@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from relay.delivery.ports import ParkedEvent
 from relay.logs import configure_logging, fields, log, trace_of
-from relay.parking import ParkedEvent
+from relay.pubsub.parking import publish_attributes
 
 SECRET = "sk_live_secret.eu"
 
@@ -84,10 +85,10 @@ def test_parking_attributes_stay_within_pubsubs_limits():
     parked = ParkedEvent(
         b"{}", reason="é" * 2000, event_id="evt_" + "x" * 2000, attributes={"a": "b"}
     )
-    attributes = parked.publish_attributes()
+    attributes = publish_attributes(parked)
     assert attributes["a"] == "b"
     assert len(attributes["relay_parked_reason"].encode()) <= 1024
     assert attributes["relay_parked_reason"].startswith("é")
     assert attributes["relay_event_id"].startswith("sha256:")
-    short = ParkedEvent(b"{}", reason="no type", event_id="evt_1").publish_attributes()
+    short = publish_attributes(ParkedEvent(b"{}", reason="no type", event_id="evt_1"))
     assert short == {"relay_parked_reason": "no type", "relay_event_id": "evt_1"}

@@ -19,9 +19,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from relay.events import InvalidEvent, parse_event, public_payload
-from relay.intake import IncomingEvent
-from relay.messages import OutgoingMessage, to_message
+from relay.core.batch import IncomingEvent
+from relay.core.errors import InvalidEvent
+from relay.core.events import parse_event, public_payload
+from relay.core.messages import OutgoingMessage, to_message
 from tests.conftest import ROOT, own_events, shared_path
 
 USER = own_events()["user-created"]
@@ -252,9 +253,9 @@ def test_any_payload_is_the_sdks_body_or_refused_like_the_sdk_refuses_it(
 def test_mapping_an_event_does_not_import_svix():
     program = f"""
 import json, sys
-from relay.events import parse_event
-from relay.intake import IncomingEvent
-from relay.messages import to_message
+from relay.core.events import parse_event
+from relay.core.batch import IncomingEvent
+from relay.core.messages import to_message
 raw = json.loads({json.dumps(json.dumps(USER))})
 message = to_message(IncomingEvent(0, raw, raw["id"], event=parse_event(raw)), fixed_app_id=None)
 assert message.body.startswith(b'{{"eventId":'), message.body[:40]

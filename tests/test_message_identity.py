@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from relay.messages import svix_event_id
+from relay.core.messages import svix_event_id
 from tests.conftest import own_events, push_envelope, unique_name
 
 USER = own_events()["user-created"]

@@ -7,16 +7,11 @@ import hashlib
 
 import pytest
 
-from relay.events import InvalidEvent, parse_event, public_payload
-from relay.intake import IncomingEvent
-from relay.messages import (
-    MAX_PAYLOAD_BYTES,
-    PayloadTooLarge,
-    idempotency_key,
-    svix_event_id,
-    to_message,
-)
-from relay.settings import SVIX_ID_PATTERN
+from relay.core.batch import IncomingEvent
+from relay.core.errors import InvalidEvent, PayloadTooLarge
+from relay.core.events import parse_event, public_payload
+from relay.core.ids import SVIX_ID_PATTERN
+from relay.core.messages import MAX_PAYLOAD_BYTES, idempotency_key, svix_event_id, to_message
 from tests.conftest import own_events
 
 EVENTS = own_events()

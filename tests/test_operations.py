@@ -209,7 +209,7 @@ def test_replay_from_a_subscription_that_does_not_exist_says_so(cli_env: dict[st
 
 
 def test_draining_holds_what_it_pulled_and_never_yields_a_message_twice(pubsub: Any):
-    from relay.pubsub_pull import SubscriptionReader
+    from relay.pubsub.pull import SubscriptionReader
 
     subscription = _dead_letter_with(pubsub, [(f"m{n}".encode(), {}) for n in range(12)])
     with pytest.MonkeyPatch.context() as env:

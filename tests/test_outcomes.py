@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.outcomes import EventResult, Outcome, answer_for
+from relay.core.outcomes import EventResult, Outcome, answer_for
 
 
 def result(outcome: Outcome, n: int = 0, status: int | None = None) -> EventResult:

@@ -1,4 +1,4 @@
-"""Tests for relay.push_auth: OIDC push-token verification against a local certificate server."""
+"""Tests for relay.pubsub.push_auth: OIDC push-token verification against a local certificate server."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from google.auth.crypt import es
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.push_auth import (
+from relay.core.errors import PushAuthError, PushAuthUnavailable
+from relay.pubsub.push_auth import (
     DEFAULT_ISSUERS,
     FETCH_FAILURE_BACKOFF_SECONDS,
     GOOGLE_CERTS_URL,
@@ -33,8 +34,6 @@ from relay.push_auth import (
     UNKNOWN_KID_REFETCH_SECONDS,
     Claims,
     PushAuthenticator,
-    PushAuthError,
-    PushAuthUnavailable,
 )
 from tests.fakes import private_key_pem, self_signed_certificate
 

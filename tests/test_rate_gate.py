@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from relay.rate_gate import RateLimitGate
-from relay.svix_sender import retry_after_seconds
+from relay.svix.answers import retry_after_seconds
 from tests.fakes import FakeTime
 
 

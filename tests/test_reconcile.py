@@ -302,7 +302,7 @@ def test_unreadable_lines_are_reported_not_skipped_silently(
 def test_a_line_with_more_events_than_the_limit_is_an_error(
     relay_env: dict[str, str], svix: Any, tmp_path: Path
 ):
-    from relay.operations import MAX_EVENTS_PER_DOCUMENT
+    from relay.operations.sources import MAX_EVENTS_PER_DOCUMENT
 
     many = [{**USER, "id": f"evt_many_{n}"} for n in range(MAX_EVENTS_PER_DOCUMENT + 1)]
     events_file = write_events(tmp_path / "events.jsonl", [many])  # type: ignore[list-item]

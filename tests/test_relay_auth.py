@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from relay.push_auth import PushAuthenticator
-from relay.settings import SettingsError
+from relay.core.errors import SettingsError
+from relay.pubsub.push_auth import PushAuthenticator
 from tests.conftest import own_events, push_envelope
 from tests.test_push_auth import (
     ACCOUNT,

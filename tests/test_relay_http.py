@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from relay.events import public_payload
+from relay.core.events import public_payload
 from tests.conftest import own_events, push_envelope, shared_path
 
 EVENTS = own_events()

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.http11 import Http11Connection
-from relay.svix_sender import SVIX_SDK_VERSION, MessageOutFields, created_message_id
+from relay.svix.answers import SVIX_SDK_VERSION, MessageOutFields, created_message_id
+from relay.svix.http11 import Http11Connection
 from tests.conftest import ROOT
 from tests.test_svix_senders import message
 
@@ -205,8 +205,8 @@ def test_sending_with_the_direct_sender_loads_nothing_of_the_svix_sdk(svix: Any)
     program = textwrap.dedent(
         """
         import json, sys
-        from relay.messages import OutgoingMessage
-        from relay.svix_sender import DirectSvixSender
+        from relay.core.messages import OutgoingMessage
+        from relay.svix.direct import DirectSvixSender
 
         url, token = sys.argv[1], sys.argv[2]
         body = json.dumps(

@@ -8,18 +8,18 @@ from collections.abc import Callable
 
 import pytest
 
-from relay.intake import read_request
-from relay.messages import OutgoingMessage
-from relay.rate_gate import RateLimitGate
-from relay.service import Relay, RetryPolicy
-from relay.svix_sender import (
-    Accepted,
+from relay.core.errors import (
     PermanentFailure,
     RateLimited,
     SendFailure,
     ServiceRefused,
     TransientFailure,
 )
+from relay.core.messages import OutgoingMessage
+from relay.delivery.ports import Accepted
+from relay.delivery.service import Relay, RetryPolicy
+from relay.pubsub.push import read_request
+from relay.rate_gate import RateLimitGate
 from tests.conftest import own_events
 from tests.fakes import FakeTime
 

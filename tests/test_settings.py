@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay.settings import SettingsError, load_settings
+from relay.core.errors import SettingsError
+from relay.settings import load_settings
 
 
 def test_only_the_token_is_required_and_defaults_are_sane():

@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from relay.svix_sender import (
-    DirectSvixSender,
+from relay.core.errors import (
     NotSvixAnswer,
     PermanentFailure,
     RateLimited,
-    SdkSvixSender,
     SendFailure,
     ServiceRefused,
     TransientFailure,
 )
+from relay.svix.direct import DirectSvixSender
+from relay.svix.sdk import SdkSvixSender
 from tests.conftest import own_events, push_envelope, unique_name
 from tests.test_http11 import ScriptedServer
 from tests.test_svix_senders import message

@@ -10,18 +10,13 @@ from typing import Any
 
 import pytest
 
-from relay.events import parse_event
-from relay.intake import IncomingEvent
-from relay.messages import OutgoingMessage, to_message
-from relay.svix_sender import (
-    DirectSvixSender,
-    PermanentFailure,
-    RateLimited,
-    SdkSvixSender,
-    ServiceRefused,
-    TransientFailure,
-    region_url,
-)
+from relay.core.batch import IncomingEvent
+from relay.core.errors import PermanentFailure, RateLimited, ServiceRefused, TransientFailure
+from relay.core.events import parse_event
+from relay.core.messages import OutgoingMessage, to_message
+from relay.svix.answers import region_url
+from relay.svix.direct import DirectSvixSender
+from relay.svix.sdk import SdkSvixSender
 from tests.conftest import own_events
 
 USER = own_events()["user-created"]

@@ -8,35 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-
-class ParkingFailed(Exception):
-    """The event could not be parked; it must be nacked so that it is not lost."""
-
-
-@dataclass(frozen=True)
-class ParkedEvent:
-    data: bytes  # the event's original bytes where the message held it alone, else its JSON
-    reason: str
-    event_id: str
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-    def publish_attributes(self) -> dict[str, str]:
-        # Keep the original attributes so a replay sees the message as it was published.
-        # Pub/Sub refuses attribute values over 1,024 bytes: a long reason is cut, a long id is
-        # replaced by a digest (replay then derives the event's id again from its content).
-        event_id = self.event_id
-        if len(_utf8(event_id)) > MAX_ATTRIBUTE_BYTES:
-            event_id = "sha256:" + hashlib.sha256(_utf8(event_id)).hexdigest()
-        return {
-            **self.attributes,
-            "relay_parked_reason": _cut(self.reason, MAX_ATTRIBUTE_BYTES),
-            "relay_event_id": event_id,
-        }
-
+from relay.core.errors import ParkingFailed
+from relay.delivery.ports import ParkedEvent
 
 MAX_ATTRIBUTE_BYTES = 1024
 
@@ -50,8 +25,19 @@ def _cut(text: str, limit: int) -> str:
     return _utf8(text)[:limit].decode("utf-8", "ignore")
 
 
-class ParkingLot(Protocol):
-    def park(self, event: ParkedEvent) -> None: ...
+def publish_attributes(event: ParkedEvent) -> dict[str, str]:
+    """The parked message's attributes: the original ones, so a replay sees the message as it
+    was published, plus why and which event. Pub/Sub refuses attribute values over 1,024 bytes:
+    a long reason is cut, a long id is replaced by a digest (replay then derives the event's id
+    again from its content)."""
+    event_id = event.event_id
+    if len(_utf8(event_id)) > MAX_ATTRIBUTE_BYTES:
+        event_id = "sha256:" + hashlib.sha256(_utf8(event_id)).hexdigest()
+    return {
+        **event.attributes,
+        "relay_parked_reason": _cut(event.reason, MAX_ATTRIBUTE_BYTES),
+        "relay_event_id": event_id,
+    }
 
 
 class PubSubParkingLot:
@@ -74,7 +60,7 @@ class PubSubParkingLot:
 
     def park(self, event: ParkedEvent) -> None:
         try:
-            future = self._client().publish(self.topic, event.data, **event.publish_attributes())
+            future = self._client().publish(self.topic, event.data, **publish_attributes(event))
             future.result(timeout=self._timeout)
         except Exception as exc:
             raise ParkingFailed(

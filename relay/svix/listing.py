@@ -8,17 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from relay.core.errors import LookupFailed, SvixListingError
+
 if TYPE_CHECKING:
     from svix.api import Svix
-
-
-class SvixListingError(Exception):
-    """Svix would not list an application's messages; the message says why."""
-
-
-class LookupFailed(Exception):
-    """Svix could not say whether it holds a message (5xx, 401, a lost connection, an answer
-    that is not Svix's): unknown, which is neither found nor missing."""
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,17 @@
-"""Adapting the functions-framework entry points to the service: HTTP in, HTTP out."""
+"""The HTTP entry point: Pub/Sub pushes and direct posts in, the HTTP answer out."""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 import flask
 
 from relay.bootstrap import Application
-from relay.intake import MalformedRequest, RequestTooLarge, read_request
+from relay.core.errors import MalformedRequest, RequestTooLarge
+from relay.core.outcomes import Answer
 from relay.logs import fields, log, trace_of
-from relay.outcomes import Answer
+from relay.pubsub.push import read_request
 
 EVENT_PATHS = frozenset({"/", "/notifications"})
 
@@ -38,7 +38,7 @@ def _answer(app: Application, request: flask.Request) -> Answer:
             405, {"error": f"method {request.method} not allowed; use POST"}, {"Allow": "POST"}
         )
     if app.authenticator is not None:
-        from relay.push_auth import PushAuthError, PushAuthUnavailable
+        from relay.core.errors import PushAuthError, PushAuthUnavailable
 
         try:
             app.authenticator.verify(request.headers.get("Authorization"))
@@ -64,40 +64,6 @@ def _answer(app: Application, request: flask.Request) -> Answer:
         return Answer(413, {"error": str(exc)})
     trace = trace_of(request.headers.get("X-Cloud-Trace-Context"), app.settings.gcp_project)
     return app.relay.handle(batch, trace=trace)
-
-
-def handle_cloud_event(app: Application, data: Any) -> None:
-    """The Eventarc variant: a CloudEvent whose data is a Pub/Sub push envelope. Returning acks;
-    raising makes Eventarc deliver it again, and its subscription dead-letters it in the end.
-    So everything but a 200 raises: nothing is acked that is neither in Svix nor parked."""
-    if not isinstance(data, dict) or "message" not in data:
-        answer = Answer(400, {"error": "CloudEvent data is not a Pub/Sub message envelope"})
-    else:
-        try:
-            batch = read_request(
-                json.dumps(data).encode(), {}, max_events=app.settings.max_events_per_request
-            )
-        except MalformedRequest as exc:
-            answer = Answer(400, {"error": str(exc)})
-        except RequestTooLarge as exc:
-            answer = Answer(413, {"error": str(exc)})
-        else:
-            answer = app.relay.handle(batch)
-    if answer.status != 200:
-        log.error(
-            "relay answered %d for a CloudEvent; raising so that Eventarc delivers it again: %s",
-            answer.status,
-            answer.body.get("error", ""),
-        )
-        raise RedeliveryNeeded(answer)
-
-
-class RedeliveryNeeded(Exception):
-    """Raised from the CloudEvent entry point so that Eventarc delivers the event again."""
-
-    def __init__(self, answer: Answer) -> None:
-        super().__init__(f"relay answered {answer.status}: {answer.body.get('error', '')}")
-        self.answer = answer
 
 
 def _too_large(size: int, limit: int) -> Answer:

@@ -19,6 +19,8 @@ import ssl
 import time
 from dataclasses import dataclass
 
+from relay.core.errors import RelayError
+
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
 _RECV = 65536
@@ -28,7 +30,7 @@ _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 _SLACK = 0.01
 
 
-class ConnectionLost(Exception):
+class ConnectionLost(RelayError):
     """The connection failed or closed before a whole response arrived. `before_response` says
     that no byte of the response came: on a reused connection that is a stale keep-alive, and
     sending again on a new connection is the expected cure. `head` is the response's status and
@@ -40,7 +42,7 @@ class ConnectionLost(Exception):
         self.head = head
 
 
-class ResponseTimeout(Exception):
+class ResponseTimeout(RelayError):
     """No (whole) answer within the timeout; `head` as for ConnectionLost."""
 
     def __init__(self, reason: str, *, head: Response | None = None) -> None:
@@ -48,7 +50,7 @@ class ResponseTimeout(Exception):
         self.head = head
 
 
-class ProtocolError(Exception):
+class ProtocolError(RelayError):
     """The bytes that came back are not an HTTP/1.1 response we can read."""
 
 

@@ -45,6 +45,7 @@ from google.auth import crypt as google_crypt
 from google.auth import exceptions as google_exceptions
 from google.auth import jwt as google_jwt
 
+from relay.core.errors import PushAuthError, PushAuthUnavailable
 from relay.settings import ANY_ACCOUNT
 
 __all__ = [
@@ -84,21 +85,6 @@ _PRINTABLE_ALG = re.compile(r"[A-Za-z0-9+_.-]{1,32}", re.ASCII)
 _MAX_AGE = re.compile(r"\s*max-age\s*=\s*\"?(\d{1,12})\"?\s*", re.ASCII | re.IGNORECASE)
 # JSON numbers for iat/exp must be plausible Unix times (up to 9999-12-31).
 _MAX_TIMESTAMP: Final = 253402300799
-
-
-class PushAuthError(Exception):
-    """The push request's token is not acceptable.
-
-    The message names the failed check and is safe to send back to the caller: it never contains
-    the token or any part of it.
-    """
-
-
-class PushAuthUnavailable(Exception):
-    """The token could not be checked because Google's signing certificates are unavailable.
-
-    Our problem, not the caller's: answer 503 so that Pub/Sub redelivers.
-    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,62 +8,18 @@ The Content-Type header is not trusted: Pub/Sub sends unwrapped data with whatev
 from __future__ import annotations
 
 import binascii
-import json
-import math
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from relay.events import DerivedIds, GigsEvent, InvalidEvent, json_kind, parse_event
+from relay.core.batch import Batch, IncomingEvent, Origin
+from relay.core.errors import InvalidEvent, MalformedRequest, RequestTooLarge
+from relay.core.events import DerivedIds, json_kind, parse_event
+from relay.core.jsontext import NotJson, TooManyItems, decode_json
 
 
 class Headers(Protocol):
     """Request headers, looked up case-insensitively (Flask's, or a dict with lower-case keys)."""
 
     def get(self, key: str, /) -> str | None: ...
-
-
-class MalformedRequest(Exception):
-    """The request is not something the relay can read; answered 400."""
-
-
-class RequestTooLarge(Exception):
-    """The request is over a size limit; answered 413."""
-
-
-@dataclass(frozen=True)
-class PubSubMessage:
-    """Where a batch came from, when it came from Pub/Sub."""
-
-    message_id: str | None = None
-    subscription: str | None = None
-    publish_time: str | None = None
-    delivery_attempt: int | None = None
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class IncomingEvent:
-    """One event of a batch: either valid (`event` set) or with the `problem` that makes it
-    undeliverable. `event_id` is the event's own id, or one derived from its content."""
-
-    position: int
-    raw: Any
-    event_id: str
-    event: GigsEvent | None = None
-    problem: str | None = None
-
-
-@dataclass(frozen=True)
-class Batch:
-    """The events of one request, in order, with the bytes they were decoded from."""
-
-    events: list[IncomingEvent]
-    data: bytes
-    source: PubSubMessage | None = None
-    # Set when the Pub/Sub message itself cannot be read: no event can be taken out of it.
-    unreadable: str | None = None
 
 
 def read_request(body: bytes, headers: Headers, *, max_events: int) -> Batch:
@@ -98,83 +54,6 @@ def read_request(body: bytes, headers: Headers, *, max_events: int) -> Batch:
     )
 
 
-class NotJson(ValueError):
-    """Bytes that are not standard JSON the relay can carry."""
-
-
-class TooManyItems(Exception):
-    """A top-level array with more elements than allowed; the rest of it was not read."""
-
-
-def decode_json(data: bytes, *, max_items: int | None = None) -> Any:
-    """Standard JSON only: NaN, Infinity and numbers too large for a float would reach customers
-    as null, so they are refused; so is nesting deeper than Python's recursion allows.
-
-    With `max_items`, a top-level array is decoded one element at a time and TooManyItems raised
-    at the first element past the limit: 16 MiB of `[{},{},...]` would otherwise become 5.6
-    million dicts (400 MiB) before anyone counted them.
-    """
-    try:
-        # What json.loads does with bytes, with one decoder made once rather than per call.
-        text = data.decode(json.detect_encoding(data), "surrogatepass")
-        start = _space_end(text, 0)
-        if max_items is not None and text.startswith("[", start):
-            return _decode_array(text, start + 1, max_items)
-        return _DECODER.decode(text)
-    except RecursionError:
-        raise NotJson("nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise NotJson(str(exc)) from None
-
-
-def _decode_array(text: str, index: int, max_items: int) -> list[Any]:
-    """The array whose `[` is just before `index`, as strictly as the decoder reads one."""
-    items: list[Any] = []
-    index = _space_end(text, index)
-    if text.startswith("]", index):
-        index += 1
-    else:
-        while True:
-            item, index = _DECODER.raw_decode(text, index)
-            items.append(item)
-            if len(items) > max_items:
-                raise TooManyItems(f"more than {max_items} items")
-            index = _space_end(text, index)
-            if text.startswith(",", index):
-                index = _space_end(text, index + 1)
-            elif text.startswith("]", index):
-                index += 1
-                break
-            else:
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, index)
-    index = _space_end(text, index)
-    if index != len(text):
-        raise json.JSONDecodeError("Extra data", text, index)
-    return items
-
-
-def _space_end(text: str, index: int) -> int:
-    """Where the JSON whitespace starting at `index` ends."""
-    match = _WHITESPACE.match(text, index)
-    return match.end() if match else index
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"number {text[:20]} is too large")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
-# JSON's four whitespace characters, as the decoder itself skips them between tokens.
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-
-
 def _is_push_envelope(document: object) -> bool:
     if not isinstance(document, dict):
         return False
@@ -192,7 +71,7 @@ def _read_envelope(envelope: dict[str, Any], *, max_events: int) -> Batch:
         raise MalformedRequest(
             f"Pub/Sub push envelope `message` must be an object, got {json_kind(message)}"
         )
-    source = PubSubMessage(
+    source = Origin(
         message_id=_text(message.get("messageId") or message.get("message_id")),
         subscription=_text(envelope.get("subscription")),
         publish_time=_text(message.get("publishTime") or message.get("publish_time")),
@@ -223,9 +102,7 @@ def _read_envelope(envelope: dict[str, Any], *, max_events: int) -> Batch:
     return _batch(document, data, source)
 
 
-def _batch(
-    document: dict[str, Any] | list[Any], data: bytes, source: PubSubMessage | None
-) -> Batch:
+def _batch(document: dict[str, Any] | list[Any], data: bytes, source: Origin | None) -> Batch:
     # The decoder has already refused arrays over the event limit.
     items = document if isinstance(document, list) else [document]
     derived = DerivedIds()
@@ -243,11 +120,11 @@ def _incoming(position: int, raw: object, derived: DerivedIds) -> IncomingEvent:
         return IncomingEvent(position, raw, event_id, problem="event is nested too deeply")
 
 
-def _unwrapped_push_metadata(headers: Headers) -> PubSubMessage | None:
+def _unwrapped_push_metadata(headers: Headers) -> Origin | None:
     message_id = headers.get("x-goog-pubsub-message-id")
     if message_id is None:
         return None
-    return PubSubMessage(
+    return Origin(
         message_id=message_id,
         subscription=headers.get("x-goog-pubsub-subscription-name"),
         publish_time=headers.get("x-goog-pubsub-publish-time"),

@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic_core import SchemaSerializer, core_schema
 
-from relay.events import InvalidEvent, public_payload
-from relay.intake import IncomingEvent
-from relay.settings import MAX_ID_LENGTH, SVIX_ID_PATTERN, is_svix_id
+from relay.core.batch import IncomingEvent
+from relay.core.errors import InvalidEvent, PayloadTooLarge
+from relay.core.events import public_payload
+from relay.core.ids import MAX_ID_LENGTH, SVIX_ID_PATTERN, is_svix_id
 
 # Svix refuses payloads over 1 MiB with 413; checking first names the event in our answer.
 MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -25,10 +26,6 @@ _MESSAGE_ID_SHAPE = re.compile(r"msg_[0-9A-Za-z]{27}")
 # Joins the parts of a digest input. UTF-8 (even with surrogatepass) never holds a 0xFF byte, so
 # the parts can be told apart again, and such an input never equals a one-part input.
 _PART = b"\xff"
-
-
-class PayloadTooLarge(InvalidEvent):
-    """The public payload is over Svix's size limit."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from relay.core.errors import InvalidEvent
+
 # Gigs sometimes names types the CloudEvents way ("com.gigs.user.created"); customers subscribe to
 # the short name, so both spellings are one event type.
 TYPE_PREFIX = "com.gigs."
@@ -18,10 +20,6 @@ TYPE_PREFIX = "com.gigs."
 # Top-level fields that describe how an event travelled inside the platform, not the event itself.
 # Everything else, including fields this code has never seen, reaches the customer.
 INTERNAL_FIELDS = frozenset({"internal", "attributes", "messageId", "publishTime", "subscription"})
-
-
-class InvalidEvent(Exception):
-    """An event that no retry can make deliverable; the message says why."""
 
 
 class GigsEvent(BaseModel):

@@ -15,21 +15,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from relay.events import InvalidEvent
-from relay.intake import Batch, IncomingEvent, PubSubMessage
-from relay.logs import TRACE_FIELD, fields, log
-from relay.messages import OutgoingMessage, PayloadTooLarge, to_message
-from relay.outcomes import Answer, EventResult, Outcome, answer_for
-from relay.parking import ParkedEvent, ParkingFailed, ParkingLot
-from relay.rate_gate import RateLimitGate
-from relay.svix_sender import (
-    Accepted,
-    MessageSender,
+from relay.core.batch import Batch, IncomingEvent, Origin
+from relay.core.errors import (
+    InvalidEvent,
+    ParkingFailed,
+    PayloadTooLarge,
     PermanentFailure,
     RateLimited,
     SendFailure,
     TransientFailure,
 )
+from relay.core.messages import OutgoingMessage, to_message
+from relay.core.outcomes import Answer, EventResult, Outcome, answer_for
+from relay.delivery.ports import Accepted, MessageSender, ParkedEvent, ParkingLot
+from relay.logs import TRACE_FIELD, fields, log
+from relay.rate_gate import RateLimitGate
 
 # A refused token or unknown application is not retried within the request (it will not fix
 # itself in seconds) but still answered 503: the message comes back once the deployment is fixed.
@@ -270,7 +270,7 @@ class Relay:
         return Answer(200, {"counts": {"parked": 1}, "events": [], "parked": reason})
 
     def _log(
-        self, result: EventResult, source: PubSubMessage | None, trace: str | None, took: float
+        self, result: EventResult, source: Origin | None, trace: str | None, took: float
     ) -> None:
         level = {
             Outcome.DELIVERED: logging.INFO,
@@ -299,7 +299,7 @@ class Relay:
         )
 
     def _log_line(
-        self, text: str, outcome: Outcome, source: PubSubMessage | None, trace: str | None
+        self, text: str, outcome: Outcome, source: Origin | None, trace: str | None
     ) -> None:
         """A line for a whole message that held no readable event: counted like an event."""
         log.error(
@@ -308,7 +308,7 @@ class Relay:
         )
 
 
-def _source_fields(source: PubSubMessage | None) -> dict[str, object]:
+def _source_fields(source: Origin | None) -> dict[str, object]:
     if source is None:
         return {}
     return {

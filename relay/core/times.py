@@ -1,0 +1,17 @@
+"""Times as events and Pub/Sub write them (RFC 3339 / ISO 8601)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def parse_time(value: object) -> datetime | None:
+    """A time (an event's `time`, a publishTime) as an aware datetime; one written without a
+    zone is UTC. None when it is absent or not a time."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

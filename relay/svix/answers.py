@@ -1,0 +1,182 @@
+"""What Svix's answers mean: the message was taken, Svix is busy, the deployment is wrong, or
+the message itself is refused.
+
+Both senders judge a failed answer from its status and raw body (`failure_for`), so they agree
+on it. Strategy: only Svix's own error shapes blame the message; anything else at Svix's address
+(a redirect, an HTML page, foreign JSON) is a deployment problem, answered 503 and never parked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pydantic
+from pydantic.alias_generators import to_camel
+
+from relay.core.errors import (
+    NotSvixAnswer,
+    PermanentFailure,
+    RateLimited,
+    RelayError,
+    ServiceRefused,
+    TransientFailure,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class Conflict(RelayError):
+    """Svix answered 409. Only the sender can tell whether it was about our eventId (the message
+    is there: success) or something else, such as two requests creating the application."""
+
+
+def failure_for(status: int, body: bytes, headers: Mapping[str, str]) -> NoReturn:
+    """What a non-2xx answer means; it always raises (Conflict for a 409). `headers` has
+    lower-case names. Only an error in Svix's own shape can blame the message."""
+    detail, from_svix = read_error(status, body)
+    if status == 409:
+        raise Conflict(detail)
+    if status == 429:
+        retry_after = retry_after_seconds(headers.get("retry-after"))
+        raise RateLimited(f"Svix rate limit (429): {detail}", retry_after=retry_after)
+    if status in TRANSIENT_STATUSES or status >= 500:
+        raise TransientFailure(f"Svix answered {status}: {detail}", status=status)
+    if from_svix and status in (401, 403):
+        raise ServiceRefused(
+            f"Svix refused the relay's credentials ({status}): check SVIX_AUTH_TOKEN",
+            status=status,
+        )
+    if from_svix and status == 404:
+        raise ServiceRefused(
+            f"Svix does not know the application (404): {detail}; check SVIX_APP_ID",
+            status=status,
+        )
+    if from_svix and status == 422:
+        raise PermanentFailure(f"Svix rejected the message as invalid (422): {detail}", status=422)
+    if from_svix and status in (400, 413):
+        raise PermanentFailure(f"Svix rejected the message ({status}): {detail}", status=status)
+    if 300 <= status < 400:
+        location = headers.get("location", "")[:200] or "nowhere"
+        raise NotSvixAnswer(
+            f"Svix's address answered {status}, a redirect to {location}, which the relay does "
+            "not follow: set SVIX_SERVER_URL to Svix's API address itself",
+            status=status,
+        )
+    raise NotSvixAnswer(
+        f"Svix's address answered {status} with {detail}, an answer Svix never gives: "
+        "check SVIX_SERVER_URL",
+        status=status,
+    )
+
+
+def read_error(status: int, body: bytes) -> tuple[str, bool]:
+    """An error body in a line, and whether it is in Svix's shape for the status: 422
+    `{"detail": [{"loc", "msg", "type"}, ...]}`, any other `{"code": str, "detail": ...}`."""
+    try:
+        document = json.loads(body)
+    except ValueError:  # UnicodeDecodeError included
+        return "a body that is not JSON", False
+    if not isinstance(document, dict):
+        return "a JSON body that is not a Svix error", False
+    detail = document.get("detail")
+    if status == 422:
+        if not (isinstance(detail, list) and detail and all(map(_validation_item, detail))):
+            return "a JSON body that is not a Svix validation error", False
+        return "; ".join(f"{'.'.join(map(str, i['loc']))}: {i['msg']}" for i in detail[:3]), True
+    code = document.get("code")
+    if not (isinstance(code, str) and code and "detail" in document):
+        return "a JSON body that is not a Svix error", False
+    return f"{code}: {str(detail)[:200]}", True
+
+
+def _validation_item(item: object) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("loc"), list)
+        and isinstance(item.get("msg"), str)
+        and isinstance(item.get("type"), str)
+    )
+
+
+def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) -> NoReturn:
+    """A 409 whose message could not be found by its eventId: not a delivery, so a retry."""
+    if lookup_status == 404:
+        raise TransientFailure(
+            f"Svix answered 409 ({conflict}) but holds no message with eventId "
+            f"{svix_event_id}: retrying"
+        )
+    raise TransientFailure(
+        f"Svix answered 409 ({conflict}); looking the message up answered {lookup_status}",
+        status=lookup_status,
+    )
+
+
+TRANSIENT_STATUSES = frozenset({408, 423, 425})
+
+# The SDK whose wire format the direct sender speaks, for its User-Agent (a test pins it to the
+# installed SDK; asking importlib.metadata costs milliseconds of cold start).
+SVIX_SDK_VERSION = "2.9.1"
+
+
+class MessageOutFields(pydantic.BaseModel):
+    """svix.api.MessageOut's fields and config, so that the direct sender reads an answer as the
+    SDK does without importing it (tests/test_sender_contract.py checks the two agree)."""
+
+    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    event_id: str | None = None
+    event_type: str
+    payload: dict[str, Any]
+    channels: list[str] | None = None
+    id: str
+    timestamp: datetime
+    tags: list[str] | None = None
+    deliver_at: datetime | None = None
+
+
+def created_message_id(body: bytes) -> str | None:
+    """The message id in a 2xx answer, read as the SDK's MessageOut reads it; None when the body
+    is not a message, or names none (an empty id)."""
+    try:
+        return MessageOutFields.model_validate_json(body).id or None
+    except ValueError:
+        return None
+
+
+def not_a_message(status: int) -> NoReturn:
+    # Svix took it (or something at its address said so); a retry with the same key replays it.
+    raise TransientFailure(
+        f"Svix answered {status} with a body that is not a message", status=status
+    ) from None
+
+
+def region_url(token: str) -> str:
+    """Svix's API for the token's region, as the SDK picks it (tested against the SDK)."""
+    region = token.rsplit(".", 1)[-1]
+    if region in ("us", "eu", "in", "ca", "au"):
+        return f"https://api.{region}.svix.com"
+    return "https://api.svix.com"
