@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test lint check bench clean
+.PHONY: venv run test unit integration e2e deploy-checks lint check bench clean
 
 venv: $(VENV)/.installed
 
@@ -16,8 +16,22 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: venv
 	$(PY) scripts/run_local.py
 
+# Every kind of test; or one kind: unit (no process, no socket), integration (the emulators),
+# e2e (the Pub/Sub emulator and killed processes), deploy-checks (deploy.sh and monitoring/).
 test: venv
 	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+integration: venv
+	$(PY) -m pytest tests/integration
+
+e2e: venv
+	$(PY) -m pytest tests/e2e
+
+deploy-checks: venv
+	$(PY) -m pytest tests/deploy
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+
+from tests.support import ROOT
 
 if TYPE_CHECKING:
     from svix_emulator.testing import RunningEmulator
@@ -20,48 +19,6 @@ if TYPE_CHECKING:
 hypothesis_settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-OWN_EVENTS = ROOT / "tests" / "data" / "events"
-
-
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or a skip that says why the test cannot run without it."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {Path('..', 'shared', *parts)}, which is absent in this checkout")
-    return path
-
-
-def own_events() -> dict[str, dict[str, Any]]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted(OWN_EVENTS.glob("*.json"))}
-
-
-def push_envelope(
-    data: object,
-    *,
-    message_id: str = "1001",
-    attributes: dict[str, str] | None = None,
-    delivery_attempt: int | None = None,
-) -> dict[str, Any]:
-    """A wrapped Pub/Sub push body, as Pub/Sub sends it."""
-    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
-    message: dict[str, Any] = {
-        "data": base64.b64encode(raw).decode(),
-        "attributes": attributes or {},
-        "messageId": message_id,
-        "message_id": message_id,
-        "publishTime": "2026-11-28T10:00:00.000Z",
-        "publish_time": "2026-11-28T10:00:00.000Z",
-    }
-    envelope: dict[str, Any] = {
-        "message": message,
-        "subscription": "projects/test-project/subscriptions/gigs-events-svix-relay",
-    }
-    if delivery_attempt is not None:
-        envelope["deliveryAttempt"] = delivery_attempt
-    return envelope
 
 
 @pytest.fixture(scope="session")
@@ -131,18 +88,10 @@ def relay(make_relay: RelayFactory) -> Any:
 @pytest.fixture(scope="session")
 def pubsub() -> Iterator[Any]:
     """The Pub/Sub emulator for the session, or a skip that says why it is not there."""
-    from tests.pubsub_emulator import PubSubEmulator, emulator_unavailable_reason
+    from tests.support.pubsub_emulator import PubSubEmulator, emulator_unavailable_reason
 
     reason = emulator_unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
     with PubSubEmulator() as emulator:
         yield emulator
-
-
-_names = iter(range(1, 1_000_000))
-
-
-def unique_name(prefix: str) -> str:
-    """Topic and subscription names that no other test of the session uses."""
-    return f"{prefix}-{next(_names)}"
