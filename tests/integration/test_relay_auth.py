@@ -12,18 +12,7 @@ import pytest
 from relay.core.errors import SettingsError
 from relay.pubsub.push_auth import PushAuthenticator
 from tests.support import own_events, push_envelope
-from tests.test_push_auth import (
-    ACCOUNT,
-    AUDIENCE,
-    CertServer,
-    KeyPair,
-    _sign,
-    keys,
-    other_keys,
-    server,
-)
-
-__all__ = ["keys", "other_keys", "server"]  # fixtures shared with the authenticator's own tests
+from tests.support.push_tokens import ACCOUNT, AUDIENCE, CertServer, KeyPair, _sign
 
 USER = own_events()["user-created"]
 
