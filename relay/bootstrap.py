@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from relay.logs import configure_logging, log
+from relay.pacer import Pacer
 from relay.parking import ParkingLot, PubSubParkingLot
-from relay.rate_gate import RateLimitGate
 from relay.service import Relay, RetryPolicy
 from relay.settings import Settings, load_settings
 from relay.svix_sender import DirectSvixSender, MessageSender, SdkSvixSender
 
 if TYPE_CHECKING:
     from relay.push_auth import PushAuthenticator
+
+# A Retry-After longer than this is taken for this long (an answer of hours is a bug somewhere,
+# not a reason to hold an event that long); past the time budget the event is answered 429.
+RETRY_AFTER_CAP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,8 @@ def build_relay(
         parking = PubSubParkingLot(settings.parking_topic)
     return Relay(
         sender=sender,
-        gate=RateLimitGate(
-            initial_backoff=settings.backoff_initial_seconds,
-            max_backoff=settings.backoff_max_seconds,
-            ceiling=2 * settings.max_in_flight,
+        pacer=Pacer(
+            retry_floor=settings.backoff_initial_seconds, retry_cap=RETRY_AFTER_CAP_SECONDS
         ),
         policy=RetryPolicy(
             time_budget=settings.time_budget_seconds,

@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from relay.events import InvalidEvent
 from relay.intake import Batch, IncomingEvent, PubSubMessage
 from relay.logs import TRACE_FIELD, fields, log
 from relay.messages import OutgoingMessage, PayloadTooLarge, to_message
 from relay.outcomes import Answer, EventResult, Outcome, answer_for
+from relay.pacer import Pacer
 from relay.parking import ParkedEvent, ParkingFailed, ParkingLot
-from relay.rate_gate import RateLimitGate
 from relay.svix_sender import (
-    Accepted,
     MessageSender,
     PermanentFailure,
     RateLimited,
@@ -31,14 +31,10 @@ from relay.svix_sender import (
     TransientFailure,
 )
 
-# A refused token or unknown application is not retried within the request (it will not fix
-# itself in seconds) but still answered 503: the message comes back once the deployment is fixed.
-RETRYABLE = (TransientFailure, RateLimited)
 
-
-class GateStillClosed(RateLimited):
-    """The gate stayed closed (after a 429 seen by any sender) past the time budget. Svix said
-    nothing new, so this must not close the gate any further."""
+class NoTurnInBudget(RateLimited):
+    """The pacer had no turn for this call before the time budget ends: the event is answered
+    429 without being sent (Svix said nothing new, so the rate is not cut further)."""
 
 
 @dataclass(frozen=True)
@@ -53,21 +49,23 @@ class Relay:
         self,
         *,
         sender: MessageSender,
-        gate: RateLimitGate,
+        pacer: Pacer,
         policy: RetryPolicy,
         max_in_flight: int,
         fixed_app_id: str | None = None,
         parking: ParkingLot | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._sender = sender
-        self._gate = gate
+        self._pacer = pacer  # one per process: batches and single events keep the same pace
         self._policy = policy
         self._fixed_app_id = fixed_app_id
         self._parking = parking
         self._clock = clock
         self._sleep = sleep
+        self._wall_clock = wall_clock
         self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="relay-send")
         self._rng = random.Random()
 
@@ -79,15 +77,16 @@ class Relay:
         if batch.unreadable is not None:
             return self._unreadable(batch, trace)
         deadline = self._clock() + self._policy.time_budget
+        published = _moment(batch.source.publish_time) if batch.source else None
 
         def one(incoming: IncomingEvent) -> EventResult:
-            return self._relay_event(incoming, batch, deadline, trace)
+            return self._relay_event(incoming, batch, deadline, trace, published)
 
         if len(batch.events) <= 1:
             results = [one(incoming) for incoming in batch.events]
         else:
             results = list(self._pool.map(one, batch.events))
-        return answer_for(results, retry_after=self._gate.remaining())
+        return answer_for(results, retry_after=self._pacer.retry_after())
 
     def _relay_event(
         self,
@@ -95,6 +94,7 @@ class Relay:
         batch: Batch,
         deadline: float,
         trace: str | None,
+        published: float | None,
     ) -> EventResult:
         started = self._clock()
         try:
@@ -107,7 +107,15 @@ class Relay:
             )
         else:
             result = self._send(incoming, message, deadline, batch, trace)
-        self._log(result, batch.source, trace, self._clock() - started)
+        lags: dict[str, float] = {}
+        if result.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE):
+            # The SLO signal: how long after publishing (and after it happened) Svix had it.
+            in_svix = self._wall_clock()
+            happened = _moment(incoming.event.time) if incoming.event else None
+            for name, since in (("publish_lag_ms", published), ("event_lag_ms", happened)):
+                if since is not None:
+                    lags[name] = round((in_svix - since) * 1000, 1)
+        self._log(result, batch.source, trace, self._clock() - started, lags)
         return result
 
     def _send(
@@ -124,18 +132,32 @@ class Relay:
                 if self._clock() >= deadline:
                     # Queued behind other events of a large batch until the budget ran out.
                     raise TransientFailure("not sent: the request's time budget ran out first")
+                permit = self._pacer.acquire(deadline)
+                if permit is None:
+                    raise NoTurnInBudget(
+                        "Svix rate limit: the relay's pace leaves no turn within the time budget",
+                        retry_after=None,
+                    )
                 attempts += 1
+                # A refused token or unknown application (ServiceRefused) is not retried within
+                # the request (it will not fix itself in seconds) but still answered 503.
                 try:
-                    accepted = self._send_once(message, deadline)
+                    accepted = self._sender.send(message)
+                except RateLimited as limited:
+                    # The rate is cut for every sender of the process; this event itself waits
+                    # for Svix's Retry-After (floored and capped), or backs off without one.
+                    told = self._pacer.refused(permit, limited.retry_after)
+                    pause = self._backoff(attempts, after_429=True) if told is None else told
+                    failure: SendFailure = limited
+                except TransientFailure as transient:
+                    pause, failure = self._backoff(attempts), transient
+                else:
+                    self._pacer.succeeded(permit)
                     break
-                except GateStillClosed:
-                    raise
-                except RETRYABLE as failure:
-                    pause = self._pause_after(failure, attempts)
-                    if self._clock() + pause >= deadline:
-                        raise
-                    self._log_retry(message, failure, attempts, pause, trace)
-                    self._sleep(pause)
+                if self._clock() + pause >= deadline:
+                    raise failure
+                self._log_retry(message, failure, attempts, pause, trace)
+                self._sleep(pause)
         except PermanentFailure as exc:
             return self._permanent(
                 incoming,
@@ -167,28 +189,13 @@ class Relay:
             attempts=attempts,
         )
 
-    def _send_once(self, message: OutgoingMessage, deadline: float) -> Accepted:
-        ticket = self._gate.enter(deadline)
-        if ticket is None:
-            raise GateStillClosed(
-                "Svix rate limit keeps the relay waiting past the time budget", retry_after=None
-            )
-        rate_limited = False
-        try:
-            return self._sender.send(message)
-        except RateLimited:
-            rate_limited = True
-            raise
-        finally:
-            self._gate.leave(ticket, rate_limited=rate_limited)
-
-    def _pause_after(self, failure: SendFailure, attempt: int) -> float:
-        """How long to wait before the next attempt: a 429 closes the gate for every sender of
-        the process (this one included); anything else backs off exponentially with jitter."""
-        if isinstance(failure, RateLimited):
-            return self._gate.close_for(failure.retry_after)
-        ceiling = min(self._policy.backoff_max, self._policy.backoff_initial * 2 ** (attempt - 1))
-        return self._rng.uniform(ceiling / 2, ceiling)
+    def _backoff(self, attempt: int, *, after_429: bool = False) -> float:
+        """Exponential with jitter. After a 429 never under the initial backoff: a pause of
+        next to nothing is how a retry storm starts."""
+        policy = self._policy
+        ceiling = min(policy.backoff_max, policy.backoff_initial * 2 ** (attempt - 1))
+        pause = self._rng.uniform(ceiling / 2, ceiling)
+        return max(policy.backoff_initial, pause) if after_429 else pause
 
     def _log_retry(
         self,
@@ -270,7 +277,12 @@ class Relay:
         return Answer(200, {"counts": {"parked": 1}, "events": [], "parked": reason})
 
     def _log(
-        self, result: EventResult, source: PubSubMessage | None, trace: str | None, took: float
+        self,
+        result: EventResult,
+        source: PubSubMessage | None,
+        trace: str | None,
+        took: float,
+        lags: dict[str, float],
     ) -> None:
         level = {
             Outcome.DELIVERED: logging.INFO,
@@ -293,6 +305,7 @@ class Relay:
                 latency_ms=round(took * 1000, 1),
                 svix_status=result.status,
                 reason=result.reason,
+                **lags,
                 **_source_fields(source),
                 **{TRACE_FIELD: trace},
             ),
@@ -306,6 +319,19 @@ class Relay:
             text,
             extra=fields(outcome=outcome.value, **_source_fields(source), **{TRACE_FIELD: trace}),
         )
+
+
+def _moment(text: str | None) -> float | None:
+    """An RFC 3339 / ISO 8601 time as a POSIX timestamp (no zone: UTC); None when unreadable."""
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _source_fields(source: PubSubMessage | None) -> dict[str, object]:
