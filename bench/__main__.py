@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from bench.config import SCENARIOS, BenchConfig, production_threads
+from svix_emulator.faults import RETRY_AFTER_FORMS
 
 
 def _positive_int(text: str) -> int:
@@ -24,6 +25,25 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError("must be above 0")
     return value
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(part) for part in text.split(",") if part.strip())
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    return tuple(_positive_float(part) for part in text.split(",") if part.strip())
+
+
+def _choices(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+        unknown = [c for c in chosen if c not in allowed]
+        if unknown or not chosen:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}")
+        return chosen
+
+    return parse
 
 
 def _scenarios(text: str) -> tuple[str, ...]:
@@ -89,6 +109,50 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         metavar="NAME=VALUE",
         help="an extra relay setting for an experiment, e.g. RELAY_LOG_LEVEL=WARNING (repeatable)",
     )
+    add(
+        "--instances",
+        type=_counts,
+        default=(1, 4, 8),
+        help="rate limit: relay instances sharing the Svix token, a comma list (1,4,8)",
+    )
+    add(
+        "--buckets",
+        type=_shares,
+        default=(0.2, 1.0),
+        help="rate limit: Svix's token bucket as shares of R, a comma list (0.2,1)",
+    )
+    add(
+        "--retry-after",
+        type=_choices(RETRY_AFTER_FORMS),
+        default=("seconds", "absent"),
+        help=f"rate limit: the emulator's Retry-After forms ({','.join(RETRY_AFTER_FORMS)}; "
+        "default seconds,absent)",
+    )
+    add(
+        "--push-retry",
+        type=_choices(("retry-after", "pubsub")),
+        default=("retry-after", "pubsub"),
+        help="rate limit: a refused push comes back after the relay's Retry-After, or after "
+        "10 s as Pub/Sub's retry policy does (default both)",
+    )
+    add(
+        "--ratelimit-seconds",
+        type=_positive_float,
+        default=10.0,
+        help="rate limit: timed window of each combination, after a 2 s warm-up (10)",
+    )
+    add(
+        "--ratelimit-repeats",
+        type=_positive_int,
+        default=1,
+        help="rate limit: runs of each combination; the median is reported (1)",
+    )
+    add(
+        "--pubsub-time-budget",
+        type=_positive_float,
+        default=1.0,
+        help="rate limit: RELAY_TIME_BUDGET_SECONDS with --push-retry pubsub (1)",
+    )
     add("--output", type=Path, default=None, help="JSON path (bench/results/latest.json)")
     args = parser.parse_args(argv)
     if args.latency_ms < 0:
@@ -105,6 +169,13 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         coldstart_repeats=args.coldstart_repeats,
         load_repeats=args.load_repeats,
         relay_extra_env=tuple(_setting(text, parser) for text in args.relay_env),
+        instance_counts=args.instances,
+        bucket_shares=args.buckets,
+        retry_after_forms=args.retry_after,
+        push_retries=args.push_retry,
+        ratelimit_seconds=args.ratelimit_seconds,
+        ratelimit_repeats=args.ratelimit_repeats,
+        pubsub_time_budget=args.pubsub_time_budget,
     )
     if args.output is not None:
         config = BenchConfig(**{**config.__dict__, "output": args.output.resolve()})

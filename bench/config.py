@@ -63,6 +63,17 @@ class BenchConfig:
     output: Path = RESULTS_DIR / "latest.json"
     profile: bool = False  # an extra relay run under py-spy
     relay_extra_env: tuple[tuple[str, str], ...] = ()  # experiments: settings beyond deploy.sh's
+    # Scenario 4, rate limits: every combination of these runs (bench/ratelimit.py).
+    instance_counts: tuple[int, ...] = (1, 4, 8)
+    bucket_shares: tuple[float, ...] = (0.2, 1.0)  # Svix's bucket as a share of R
+    retry_after_forms: tuple[str, ...] = ("seconds", "absent")
+    push_retries: tuple[str, ...] = ("retry-after", "pubsub")
+    ratelimit_seconds: float = 10.0
+    ratelimit_repeats: int = 1
+    # With the push retry of Pub/Sub (10 s, whatever Retry-After says) the relay's own budget
+    # must be short for any push to be refused at all: shorter than Svix's Retry-After of 1 s,
+    # so that every event Svix refuses goes back to the subscription.
+    pubsub_time_budget: float = 1.0
 
     @property
     def in_flight(self) -> int:

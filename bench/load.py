@@ -58,6 +58,11 @@ class HttpPoster:
         return self._connection
 
     def post(self, body: bytes) -> tuple[int, bytes]:
+        status, data, _ = self.exchange(body)
+        return status, data
+
+    def exchange(self, body: bytes) -> tuple[int, bytes, http.client.HTTPMessage]:
+        """POSTs `body`: the status, the body and the headers of the answer."""
         reused = self._connection is not None
         connection = self._connection or self._connect()
         try:
@@ -69,7 +74,7 @@ class HttpPoster:
             self._connection = None
             if not reused:
                 raise
-            return self.post(body)
+            return self.exchange(body)
         except BaseException:
             connection.close()
             self._connection = None
@@ -77,7 +82,7 @@ class HttpPoster:
         if response.will_close:
             connection.close()
             self._connection = None
-        return response.status, data
+        return response.status, data, response.headers
 
     def call(self, n: int) -> int:
         return self.post(self._body_for(n))[0]

@@ -20,6 +20,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from relay.entrypoints.answers import answer_for
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = ROOT / "tests" / "data" / "events" / "user-created.json"
 
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         def send(self, message: object) -> Accepted:
             return Accepted("msg_micro")
 
+        def find(self, message: object) -> Accepted | None:
+            return None
+
     settings = load_settings({"SVIX_AUTH_TOKEN": "sk_micro_token"})
     sink = io.StringIO()
     with redirect_stdout(sink):
@@ -90,12 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         figures["relay's own work per event (read, map, log, answer; no Svix)"] = per_call_us(
             calls,
-            lambda n: json.dumps(relay.handle(read_request(bodies[n], {}, max_events=10)).body),
+            lambda n: json.dumps(
+                answer_for(relay.handle(read_request(bodies[n], {}, max_events=10))).body
+            ),
         )
         configure_logging(fmt="json", level="WARNING", secrets=["sk_micro_token"])
         figures["the same without the per-event log line"] = per_call_us(
             calls,
-            lambda n: json.dumps(relay.handle(read_request(bodies[n], {}, max_events=10)).body),
+            lambda n: json.dumps(
+                answer_for(relay.handle(read_request(bodies[n], {}, max_events=10))).body
+            ),
         )
     relay.close()
 

@@ -168,6 +168,14 @@ def start_function(
 
     The child runs in the source's folder (so `main.py` imports what lies beside it), in a session
     of its own; its output goes to `log_path` (or nowhere)."""
+    server = _spawn(name, source, target, env, log_path)
+    _await_listening(server, timeout, poll_interval)
+    return server
+
+
+def _spawn(
+    name: str, source: Path, target: str, env: Mapping[str, str], log_path: Path | None
+) -> FunctionServer:
     log = open(log_path, "wb") if log_path is not None else None  # noqa: SIM115 - kept open
     command = [
         sys.executable, "-m", "functions_framework",
@@ -184,23 +192,54 @@ def start_function(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    server = FunctionServer(name, process, 0, started_at, 0.0, log)
+    return FunctionServer(name, process, 0, started_at, 0.0, log)
+
+
+def _await_listening(server: FunctionServer, timeout: float, poll_interval: float = 0.005) -> None:
     deadline = time.monotonic() + timeout
+    process = server.process
     try:
         while True:
             port = listening_port(process.pid)
             if port is not None:
                 server.port = port
-                server.listening_after = time.perf_counter() - started_at
-                return server
+                server.listening_after = time.perf_counter() - server.started_at
+                return
             if process.poll() is not None:
-                raise StartError(f"{name} exited with status {process.returncode} before listening")
+                raise StartError(
+                    f"{server.name} exited with status {process.returncode} before listening"
+                )
             if time.monotonic() > deadline:
-                raise StartError(f"{name} did not listen within {timeout:.0f} s")
+                raise StartError(f"{server.name} did not listen within {timeout:.0f} s")
             time.sleep(poll_interval)
     except BaseException:
         server.stop()
         raise
+
+
+@contextlib.contextmanager
+def running_functions(
+    name: str,
+    source: Path,
+    target: str,
+    envs: list[dict[str, str]],
+    *,
+    log_dir: Path | None = None,
+) -> Iterator[list[FunctionServer]]:
+    """Several instances of one function, started at once (each import pays its own cold
+    start, as instances that scale out together do), all stopped on the way out."""
+    servers: list[FunctionServer] = []
+    try:
+        for index, env in enumerate(envs):
+            log_path = log_dir / f"{name}-{index}.log" if log_dir is not None else None
+            servers.append(_spawn(f"{name}-{index}", source, target, env, log_path))
+        for server in servers:
+            _await_listening(server, timeout=60.0)
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @contextlib.contextmanager

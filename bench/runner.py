@@ -10,7 +10,7 @@ import time
 from importlib import metadata
 from typing import Any
 
-from bench import scenarios
+from bench import ratelimit, scenarios
 from bench.config import EVENTS_DIR, RESULTS_DIR, ROOT, BenchConfig
 from bench.events import EventFactory
 from bench.report import render, targets, write_json
@@ -58,7 +58,7 @@ def run(config: BenchConfig) -> dict[str, Any]:
     with start_emulator(seed=7, latency_ms=round(config.latency_ms)) as emulator:
         ctx = scenarios.Context(config, events, emulator)
         relay_figures: dict[str, Any] | None = None
-        needs_relay = ("throughput", "cpu", "batch", "ratelimit")
+        needs_relay = ("throughput", "cpu", "batch")
         if config.profile or any(config.wants(s) for s in needs_relay):
             _say(f"relay under functions-framework/gunicorn, THREADS={config.threads}")
             with ctx.relay() as relay:
@@ -76,9 +76,8 @@ def run(config: BenchConfig) -> dict[str, Any]:
                 if config.wants("batch"):
                     _say(f"3 batch: {config.batch_size} events against 1")
                     results["batch"] = scenarios.batch(ctx, relay)
-                if config.wants("ratelimit"):
-                    _say(f"4 rate limit at {config.rate:g}/s for {config.seconds:g} s")
-                    results["ratelimit"] = scenarios.ratelimit(ctx, relay)
+        if config.wants("ratelimit"):
+            results["ratelimit"] = ratelimit.run_all(config, events, emulator, _say)
         if config.wants("throughput") and relay_figures is not None:
             _say(f"1 floor: svix SDK straight to the emulator, {config.clients} threads")
             floor = _median_run([scenarios.floor(ctx) for _ in range(config.load_repeats)])

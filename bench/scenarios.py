@@ -1,4 +1,5 @@
-"""The five scenarios. Each returns a plain dict of figures (the JSON), bounded in time."""
+"""Scenarios 1, 2, 3 and 5 (4 is bench/ratelimit.py). Each returns a plain dict of figures (the
+JSON), bounded in time."""
 
 from __future__ import annotations
 
@@ -346,40 +347,7 @@ def batch(ctx: Context, relay: FunctionServer) -> dict[str, Any]:
     }
 
 
-# --- 4: rate limits ----------------------------------------------------------------------------
-
-
-def ratelimit(ctx: Context, relay: FunctionServer) -> dict[str, Any]:
-    """The emulator limits message creation to R/s (burst R); C clients post for T seconds.
-
-    A 2 s warm-up (not measured) spends the initial burst, so the window sees the steady state."""
-    config = ctx.config
-    ctx.emulator.reset()
-    ctx.emulator.set_faults(
-        latency_ms=config.latency_ms,
-        rate_limit={"per_second": config.rate, "burst": config.rate, "retry_after": True},
-    )
-    try:
-        result, window = _loaded(
-            ctx, _poster(ctx, relay, "limit"), relay.pid, warmup=max(2.0, config.warmup)
-        )
-    finally:
-        ctx.emulator.reset()  # back to the start-up faults: latency only
-    figures = _load_figures(result, window, (200,))
-    delivered = window.stat_delta("messages_created")
-    limited = window.stat_delta("faults_injected", "rate_limited")
-    per_second = delivered / result.window_seconds
-    figures.update(
-        rate_limit_per_second=config.rate,
-        delivered=delivered,
-        delivered_per_second=round(per_second, 1),
-        delivered_share_of_limit=round(per_second / config.rate, 3),
-        svix_429=limited,
-        svix_429_per_delivered=round(limited / delivered, 3) if delivered else None,
-        relay_answers_429=result.count(429),
-        relay_answers_503=result.count(503),
-    )
-    return figures
+# --- 4: rate limits are in bench/ratelimit.py ------------------------------------------------
 
 
 # --- 5: cold start -----------------------------------------------------------------------------

@@ -10,17 +10,21 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from relay.delivery.pacer import Pacer
 from relay.delivery.ports import MessageSender, ParkingLot
 from relay.delivery.service import Relay, RetryPolicy
 from relay.logs import configure_logging, log
 from relay.pubsub.parking import PubSubParkingLot
-from relay.rate_gate import RateLimitGate
 from relay.settings import Settings, load_settings
 from relay.svix.direct import DirectSvixSender
 from relay.svix.sdk import SdkSvixSender
 
 if TYPE_CHECKING:
     from relay.pubsub.push_auth import PushAuthenticator
+
+# A Retry-After longer than this is taken for this long (an answer of hours is a bug somewhere,
+# not a reason to hold an event that long); past the time budget the event is answered 429.
+RETRY_AFTER_CAP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,8 @@ def build_relay(
         parking = PubSubParkingLot(settings.parking_topic)
     return Relay(
         sender=sender,
-        gate=RateLimitGate(
-            initial_backoff=settings.backoff_initial_seconds,
-            max_backoff=settings.backoff_max_seconds,
-            ceiling=2 * settings.max_in_flight,
+        pacer=Pacer(
+            retry_floor=settings.backoff_initial_seconds, retry_cap=RETRY_AFTER_CAP_SECONDS
         ),
         policy=RetryPolicy(
             time_budget=settings.time_budget_seconds,

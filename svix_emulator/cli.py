@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from svix_emulator import DEFAULT_TOKEN
-from svix_emulator.faults import FaultConfigError, parse_faults
+from svix_emulator.faults import RETRY_AFTER_FORMS, FaultConfigError, parse_faults
 from svix_emulator.server import make_server
 from svix_emulator.state import Settings, State
 
@@ -48,7 +48,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "--no-retry-after",
         action="store_true",
         default=flag("NO_RETRY_AFTER"),
-        help="answer 429 without a Retry-After header",
+        help="answer 429 without a Retry-After header (as --retry-after absent)",
+    )
+    add(
+        "--retry-after",
+        choices=RETRY_AFTER_FORMS,
+        default=default("RETRY_AFTER"),
+        help="the form of a 429's Retry-After (seconds: whole seconds, at least 1)",
     )
     add(
         "--error",
@@ -88,7 +94,7 @@ def faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
         limit: dict[str, Any] = {"per_second": _rate(args.rate_limit)}
         if args.rate_limit_burst is not None:
             limit["burst"] = float(args.rate_limit_burst)
-        limit["retry_after"] = not args.no_retry_after
+        limit["retry_after"] = args.retry_after or not args.no_retry_after
         faults["rate_limit"] = limit
     if args.error:
         errors = []

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 # 409 stands for the conflict Svix can answer when it creates an application for a message and a
@@ -12,6 +14,19 @@ from typing import Any
 ERROR_STATUSES = (409, 500, 502, 503)
 MAX_LATENCY_MS = 60_000
 MAX_SLOW_SECONDS = 600.0
+# The shapes a 429's Retry-After can take (Svix's is unconfirmed): whole seconds until the next
+# token (at least 1, the only form HTTP allows), the exact wait as a fraction, 0, a negative
+# number, an HTTP date, something unreadable, two hours, or no header at all.
+RETRY_AFTER_FORMS = (
+    "seconds",
+    "fractional",
+    "zero",
+    "negative",
+    "http-date",
+    "garbage",
+    "hours",
+    "absent",
+)
 
 
 class FaultConfigError(ValueError):
@@ -51,7 +66,25 @@ class SlowFault:
 class RateLimit:
     per_second: float
     burst: float
-    retry_after: bool
+    retry_after: bool = True  # any header at all (every form but "absent")
+    retry_after_form: str = "seconds"  # one of RETRY_AFTER_FORMS
+
+    def retry_after_json(self) -> bool | str:
+        """True and false for the two original forms (whole seconds, none), else the form."""
+        if self.retry_after_form in ("seconds", "absent"):
+            return self.retry_after
+        return self.retry_after_form
+
+    def retry_after_header(self, wait: float, wall_clock: float) -> str | None:
+        """The Retry-After of a 429 when the next token comes in `wait` seconds."""
+        form = self.retry_after_form
+        if form == "seconds":
+            return str(max(1, math.ceil(wait)))
+        if form == "fractional":
+            return f"{max(wait, 0.001):.3f}"
+        if form == "http-date":
+            return formatdate(math.ceil(wall_clock + wait), usegmt=True)
+        return {"zero": "0", "negative": "-1", "garbage": "soon", "hours": "7200"}.get(form)
 
 
 @dataclass(slots=True)
@@ -73,7 +106,7 @@ class FaultConfig:
             else {
                 "per_second": self.rate_limit.per_second,
                 "burst": self.rate_limit.burst,
-                "retry_after": self.rate_limit.retry_after,
+                "retry_after": self.rate_limit.retry_after_json(),
             },
             "errors": [{"status": e.status, **e.trigger.to_json()} for e in self.errors],
             "drop_before_store": _trigger_json(self.drop_before_store),
@@ -146,15 +179,20 @@ def parse_faults(data: object) -> FaultConfig:
             raise FaultConfigError("rate_limit.per_second is required")
         per_second = _number("rate_limit.per_second", limit["per_second"], 1e-3, 1e9)
         burst = limit.get("burst")
-        retry_after = limit.get("retry_after", True)
-        if not isinstance(retry_after, bool):
-            raise FaultConfigError("rate_limit.retry_after must be a boolean")
+        form = limit.get("retry_after", True)
+        if isinstance(form, bool):
+            form = "seconds" if form else "absent"
+        if form not in RETRY_AFTER_FORMS:
+            raise FaultConfigError(
+                f"rate_limit.retry_after must be true, false or one of {list(RETRY_AFTER_FORMS)}"
+            )
         config.rate_limit = RateLimit(
             per_second=per_second,
             burst=max(1.0, per_second)
             if burst is None
             else _number("rate_limit.burst", burst, 1, 1e9),
-            retry_after=retry_after,
+            retry_after=form != "absent",
+            retry_after_form=form,
         )
     errors = spec.get("errors")
     if errors is not None:
@@ -208,6 +246,13 @@ class FaultState:
             return None
         self._buckets[token] = (tokens, now)
         return (1.0 - tokens) / limit.per_second
+
+    def retry_after_header(self, wait: float, *, wall_clock: float | None = None) -> str | None:
+        """The Retry-After for a 429 whose next token comes in `wait` seconds; None: no header."""
+        limit = self.config.rate_limit
+        if limit is None:
+            return None
+        return limit.retry_after_header(wait, time.time() if wall_clock is None else wall_clock)
 
     def injected_error(self) -> int | None:
         for fault in self.config.errors:

@@ -1,15 +1,12 @@
-"""What happened to each event, and the HTTP answer that tells Pub/Sub what to do next.
+"""What happened to each event of a batch, and to the batch as a whole.
 
-The answer is what makes Pub/Sub's retry policy work: 200 acknowledges, anything else is
-redelivered. Only failures a retry can fix deserve a redelivery; a 4xx still gets one, because
-without a parking topic nacking is the only way not to lose the message (it ends in the
-dead-letter topic after the last attempt).
+The delivery service returns these; each entry point decides from them what to answer (an HTTP
+status, a raised CloudEvent, a replay's count). DONE is the one rule they share: an event is
+done when it is in Svix or parked, and only a batch whose every event is done may be acked.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -49,41 +46,21 @@ class EventResult:
 
 
 @dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+class BatchResult:
+    """What became of a batch: each event's result, and what the batch as a whole needs."""
 
+    events: list[EventResult] = field(default_factory=list)
+    # Set when no event could be read out of the message: it is poison as a whole.
+    unreadable: str | None = None
+    parked: bool = False  # the unreadable message was parked
+    parking_failed: str | None = None  # ...or parking it failed, so it must be kept
+    # When the pacer expects Svix to take calls again (seconds from now), for a refused push.
+    retry_after: float = 0.0
 
-def answer_for(results: list[EventResult], *, retry_after: float = 0.0) -> Answer:
-    """Decide the HTTP answer for a batch.
-
-    Any transient failure: 503, so the whole message comes back and what did succeed dedups.
-    Only rate limits: 429 with Retry-After, so the caller backs off. Otherwise any permanent
-    failure: 413 when a payload is too large, else 422, naming the events. Else 200.
-    """
-    counts = Counter(result.outcome.value for result in results)
-    body: dict[str, Any] = {
-        "counts": dict(counts),
-        "events": [result.as_json() for result in results],
-    }
-    failed = [r for r in results if r.outcome is Outcome.FAILED]
-    limited = [r for r in results if r.outcome is Outcome.RATE_LIMITED]
-    rejected = [r for r in results if r.outcome is Outcome.REJECTED]
-    if failed:
-        body["error"] = _first_reasons("Svix is unavailable, retry later", failed)
-        return Answer(503, body)
-    if limited:
-        body["error"] = _first_reasons("Svix is rate limiting the relay, retry later", limited)
-        return Answer(429, body, {"Retry-After": str(max(1, math.ceil(retry_after)))})
-    if rejected:
-        body["error"] = _first_reasons("events that no retry can deliver", rejected)
-        too_large = all(r.status == 413 for r in rejected)
-        return Answer(413 if too_large else 422, body)
-    return Answer(200, body)
-
-
-def _first_reasons(summary: str, results: list[EventResult], shown: int = 3) -> str:
-    listed = "; ".join(f"{r.event_id}: {r.reason}" for r in results[:shown])
-    more = f" (and {len(results) - shown} more)" if len(results) > shown else ""
-    return f"{summary}: {listed}{more}"
+    @property
+    def done(self) -> bool:
+        """Every event is in Svix or parked (or the unreadable message is): nothing is left to
+        do, and the message may be acknowledged."""
+        if self.unreadable is not None:
+            return self.parked
+        return all(result.outcome in DONE for result in self.events)

@@ -15,3 +15,9 @@ def parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def timestamp(value: object) -> float | None:
+    """The same time as POSIX seconds, for arithmetic with time.time()."""
+    when = parse_time(value)
+    return when.timestamp() if when is not None else None

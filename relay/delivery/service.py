@@ -1,21 +1,25 @@
 """The relay's service layer: every event of a batch becomes one Svix message, or a reason.
 
-It maps events to messages, sends them (concurrently, with a bounded number in flight), retries
-what a retry can fix within the request's time budget, parks what it cannot, logs one line per
-event, and hands back the results; `outcomes.answer_for` turns them into the HTTP answer.
+It maps events to messages, sends them (concurrently, with a bounded number in flight) at the
+pacer's rate, retries what a retry can fix within the request's time budget, parks what it
+cannot, logs one line per event, and hands back a BatchResult; each entry point decides its own
+answer from it.
+
+Strategy: a fresh event costs one call. Only an event that may be older than Svix's dedup
+windows (12 h for the idempotency key, a day for the eventId) is looked up by its eventId first,
+because past both windows a second create would make a second message.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from relay.core.batch import Batch, IncomingEvent, Origin
+from relay.core.batch import Batch, IncomingEvent
 from relay.core.errors import (
     InvalidEvent,
     ParkingFailed,
@@ -26,19 +30,18 @@ from relay.core.errors import (
     TransientFailure,
 )
 from relay.core.messages import OutgoingMessage, to_message
-from relay.core.outcomes import Answer, EventResult, Outcome, answer_for
-from relay.delivery.ports import Accepted, MessageSender, ParkedEvent, ParkingLot
-from relay.logs import TRACE_FIELD, fields, log
-from relay.rate_gate import RateLimitGate
+from relay.core.outcomes import BatchResult, EventResult, Outcome
+from relay.core.times import timestamp
+from relay.delivery import report
+from relay.delivery.pacer import Pacer
+from relay.delivery.ports import MessageSender, ParkedEvent, ParkingLot
+from relay.delivery.windows import may_be_old
+from relay.logs import fields, log
 
-# A refused token or unknown application is not retried within the request (it will not fix
-# itself in seconds) but still answered 503: the message comes back once the deployment is fixed.
-RETRYABLE = (TransientFailure, RateLimited)
 
-
-class GateStillClosed(RateLimited):
-    """The gate stayed closed (after a 429 seen by any sender) past the time budget. Svix said
-    nothing new, so this must not close the gate any further."""
+class NoTurnInBudget(RateLimited):
+    """The pacer had no turn for this call before the time budget ends: the event is answered
+    429 without being sent (Svix said nothing new, so the rate is not cut further)."""
 
 
 @dataclass(frozen=True)
@@ -53,41 +56,47 @@ class Relay:
         self,
         *,
         sender: MessageSender,
-        gate: RateLimitGate,
+        pacer: Pacer,
         policy: RetryPolicy,
         max_in_flight: int,
         fixed_app_id: str | None = None,
         parking: ParkingLot | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._sender = sender
-        self._gate = gate
+        self._pacer = pacer  # one per process: batches and single events keep the same pace
         self._policy = policy
         self._fixed_app_id = fixed_app_id
         self._parking = parking
         self._clock = clock
         self._sleep = sleep
+        self._wall_clock = wall_clock
         self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="relay-send")
         self._rng = random.Random()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def handle(self, batch: Batch, *, trace: str | None = None) -> Answer:
-        """Deliver every event of the batch and decide the answer."""
+    def handle(
+        self, batch: Batch, *, trace: str | None = None, looked_up: bool = False
+    ) -> BatchResult:
+        """Deliver every event of the batch, and say what became of each. `looked_up`: the
+        caller has just looked every event up in Svix (replay), so none is looked up again."""
         if batch.unreadable is not None:
             return self._unreadable(batch, trace)
         deadline = self._clock() + self._policy.time_budget
+        published = timestamp(batch.source.publish_time) if batch.source else None
 
         def one(incoming: IncomingEvent) -> EventResult:
-            return self._relay_event(incoming, batch, deadline, trace)
+            return self._relay_event(incoming, batch, deadline, trace, published, looked_up)
 
         if len(batch.events) <= 1:
             results = [one(incoming) for incoming in batch.events]
         else:
             results = list(self._pool.map(one, batch.events))
-        return answer_for(results, retry_after=self._gate.remaining())
+        return BatchResult(results, retry_after=self._pacer.retry_after())
 
     def _relay_event(
         self,
@@ -95,8 +104,12 @@ class Relay:
         batch: Batch,
         deadline: float,
         trace: str | None,
+        published: float | None,
+        looked_up: bool,
     ) -> EventResult:
         started = self._clock()
+        happened = timestamp(incoming.event.time) if incoming.event else None
+        look_first = False
         try:
             message = to_message(incoming, fixed_app_id=self._fixed_app_id)
         except InvalidEvent as exc:
@@ -106,8 +119,15 @@ class Relay:
                 incoming, batch, str(exc), event_type=event_type, app_id=None, status=status
             )
         else:
-            result = self._send(incoming, message, deadline, batch, trace)
-        self._log(result, batch.source, trace, self._clock() - started)
+            look_first = not looked_up and may_be_old(
+                batch.source, happened, published, now=self._wall_clock()
+            )
+            result = self._send(incoming, message, deadline, batch, trace, look_first=look_first)
+        lags: dict[str, float] = {}
+        if result.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE):
+            lags = report.lag_fields(self._wall_clock(), published=published, happened=happened)
+        took = self._clock() - started
+        report.event_line(result, batch.source, trace, took=took, lags=lags, looked_up=look_first)
         return result
 
     def _send(
@@ -117,6 +137,8 @@ class Relay:
         deadline: float,
         batch: Batch,
         trace: str | None,
+        *,
+        look_first: bool,
     ) -> EventResult:
         attempts = 0
         try:
@@ -124,18 +146,41 @@ class Relay:
                 if self._clock() >= deadline:
                     # Queued behind other events of a large batch until the budget ran out.
                     raise TransientFailure("not sent: the request's time budget ran out first")
-                attempts += 1
+                permit = self._pacer.acquire(deadline)
+                if permit is None:
+                    raise NoTurnInBudget(
+                        "Svix rate limit: the relay's pace leaves no turn within the time budget",
+                        retry_after=None,
+                    )
+                # A refused token or unknown application (ServiceRefused) is not retried within
+                # the request (it will not fix itself in seconds) but still answered 503.
                 try:
-                    accepted = self._send_once(message, deadline)
+                    if look_first:
+                        # The look-up takes a turn of its own: Svix limits GETs too.
+                        found = self._sender.find(message)
+                        self._pacer.succeeded(permit)
+                        if found is not None:
+                            accepted = found
+                            break
+                        look_first = False
+                        continue
+                    attempts += 1
+                    accepted = self._sender.send(message)
+                except RateLimited as limited:
+                    # The rate is cut for every sender of the process; this event itself waits
+                    # for Svix's Retry-After (floored and capped), or backs off without one.
+                    told = self._pacer.refused(permit, limited.retry_after)
+                    pause = self._backoff(attempts, after_429=True) if told is None else told
+                    failure: SendFailure = limited
+                except TransientFailure as transient:
+                    pause, failure = self._backoff(attempts), transient
+                else:
+                    self._pacer.succeeded(permit)
                     break
-                except GateStillClosed:
-                    raise
-                except RETRYABLE as failure:
-                    pause = self._pause_after(failure, attempts)
-                    if self._clock() + pause >= deadline:
-                        raise
-                    self._log_retry(message, failure, attempts, pause, trace)
-                    self._sleep(pause)
+                if self._clock() + pause >= deadline:
+                    raise failure
+                report.retry_line(message, failure, attempts, pause, trace)
+                self._sleep(pause)
         except PermanentFailure as exc:
             return self._permanent(
                 incoming,
@@ -167,53 +212,13 @@ class Relay:
             attempts=attempts,
         )
 
-    def _send_once(self, message: OutgoingMessage, deadline: float) -> Accepted:
-        ticket = self._gate.enter(deadline)
-        if ticket is None:
-            raise GateStillClosed(
-                "Svix rate limit keeps the relay waiting past the time budget", retry_after=None
-            )
-        rate_limited = False
-        try:
-            return self._sender.send(message)
-        except RateLimited:
-            rate_limited = True
-            raise
-        finally:
-            self._gate.leave(ticket, rate_limited=rate_limited)
-
-    def _pause_after(self, failure: SendFailure, attempt: int) -> float:
-        """How long to wait before the next attempt: a 429 closes the gate for every sender of
-        the process (this one included); anything else backs off exponentially with jitter."""
-        if isinstance(failure, RateLimited):
-            return self._gate.close_for(failure.retry_after)
-        ceiling = min(self._policy.backoff_max, self._policy.backoff_initial * 2 ** (attempt - 1))
-        return self._rng.uniform(ceiling / 2, ceiling)
-
-    def _log_retry(
-        self,
-        message: OutgoingMessage,
-        failure: SendFailure,
-        attempt: int,
-        pause: float,
-        trace: str | None,
-    ) -> None:
-        log.warning(
-            "retrying event %s in %.2fs after attempt %d: %s",
-            message.event_id,
-            pause,
-            attempt,
-            failure.reason,
-            extra=fields(
-                event_id=message.event_id,
-                event_type=message.event_type,
-                app_id=message.app_id,
-                attempt=attempt,
-                retry_in_seconds=round(pause, 3),
-                svix_status=failure.status,
-                **{TRACE_FIELD: trace},
-            ),
-        )
+    def _backoff(self, attempt: int, *, after_429: bool = False) -> float:
+        """Exponential with jitter. After a 429 never under the initial backoff: a pause of
+        next to nothing is how a retry storm starts."""
+        policy = self._policy
+        ceiling = min(policy.backoff_max, policy.backoff_initial * 2 ** (attempt - 1))
+        pause = self._rng.uniform(ceiling / 2, ceiling)
+        return max(policy.backoff_initial, pause) if after_429 else pause
 
     def _permanent(
         self,
@@ -246,14 +251,16 @@ class Relay:
             status=status,
         )
 
-    def _unreadable(self, batch: Batch, trace: str | None) -> Answer:
+    def _unreadable(self, batch: Batch, trace: str | None) -> BatchResult:
         """A Pub/Sub message no event can be read from: park it whole, or refuse it."""
         reason = batch.unreadable or "unreadable message"
         message_id = batch.source.message_id if batch.source else None
         label = f"message {message_id}" if message_id else "request"
         if self._parking is None:
-            self._log_line(f"{label} rejected: {reason}", Outcome.REJECTED, batch.source, trace)
-            return Answer(400, {"error": reason})
+            report.message_line(
+                f"{label} rejected: {reason}", Outcome.REJECTED, batch.source, trace
+            )
+            return BatchResult(unreadable=reason)
         try:
             self._parking.park(
                 ParkedEvent(
@@ -265,57 +272,9 @@ class Relay:
             )
         except ParkingFailed as exc:
             log.error("%s", exc, exc_info=True)
-            return Answer(503, {"error": f"{reason}; and parking it failed: {exc}"})
-        self._log_line(f"{label} parked: {reason}", Outcome.PARKED, batch.source, trace)
-        return Answer(200, {"counts": {"parked": 1}, "events": [], "parked": reason})
-
-    def _log(
-        self, result: EventResult, source: Origin | None, trace: str | None, took: float
-    ) -> None:
-        level = {
-            Outcome.DELIVERED: logging.INFO,
-            Outcome.DUPLICATE: logging.INFO,
-            Outcome.RATE_LIMITED: logging.WARNING,
-        }.get(result.outcome, logging.ERROR)
-        text = f"event {result.event_id} {result.outcome.value}"
-        if result.reason:
-            text = f"{text}: {result.reason}"
-        log.log(
-            level,
-            text,
-            extra=fields(
-                event_id=result.event_id,
-                event_type=result.event_type,
-                app_id=result.app_id,
-                outcome=result.outcome.value,
-                svix_message_id=result.svix_message_id,
-                attempts=result.attempts,
-                latency_ms=round(took * 1000, 1),
-                svix_status=result.status,
-                reason=result.reason,
-                **_source_fields(source),
-                **{TRACE_FIELD: trace},
-            ),
-        )
-
-    def _log_line(
-        self, text: str, outcome: Outcome, source: Origin | None, trace: str | None
-    ) -> None:
-        """A line for a whole message that held no readable event: counted like an event."""
-        log.error(
-            text,
-            extra=fields(outcome=outcome.value, **_source_fields(source), **{TRACE_FIELD: trace}),
-        )
-
-
-def _source_fields(source: Origin | None) -> dict[str, object]:
-    if source is None:
-        return {}
-    return {
-        "pubsub_message_id": source.message_id,
-        "pubsub_subscription": source.subscription,
-        "delivery_attempt": source.delivery_attempt,
-    }
+            return BatchResult(unreadable=reason, parking_failed=str(exc))
+        report.message_line(f"{label} parked: {reason}", Outcome.PARKED, batch.source, trace)
+        return BatchResult(unreadable=reason, parked=True)
 
 
 def _parked(incoming: IncomingEvent, batch: Batch, reason: str) -> ParkedEvent:

@@ -9,7 +9,7 @@ import flask
 
 from relay.bootstrap import Application
 from relay.core.errors import MalformedRequest, RequestTooLarge
-from relay.core.outcomes import Answer
+from relay.entrypoints.answers import Answer, answer_for
 from relay.logs import fields, log, trace_of
 from relay.pubsub.push import read_request
 
@@ -63,7 +63,7 @@ def _answer(app: Application, request: flask.Request) -> Answer:
     except RequestTooLarge as exc:
         return Answer(413, {"error": str(exc)})
     trace = trace_of(request.headers.get("X-Cloud-Trace-Context"), app.settings.gcp_project)
-    return app.relay.handle(batch, trace=trace)
+    return answer_for(app.relay.handle(batch, trace=trace))
 
 
 def _too_large(size: int, limit: int) -> Answer:

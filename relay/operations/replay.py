@@ -111,12 +111,12 @@ def _replay_events(
         return False
     if not unsent:
         return all_looked_up
-    answer = relay.handle(replace(batch, events=unsent))
-    for result in answer.body.get("events", []):
-        summary.count(result["outcome"])
-        if Outcome(result["outcome"]) not in DONE:
-            summary.failures.append(f"{result['id']}: {result.get('reason', '')}")
-    return all_looked_up and answer.status == 200
+    result = relay.handle(replace(batch, events=unsent), looked_up=True)
+    for event in result.events:
+        summary.count(event.outcome.value)
+        if event.outcome not in DONE:
+            summary.failures.append(f"{event.event_id}: {event.reason or ''}")
+    return all_looked_up and result.done
 
 
 def _not_in_svix(

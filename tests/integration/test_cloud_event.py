@@ -45,7 +45,7 @@ def test_an_array_goes_to_each_projects_application(eventarc: Any, svix: Any):
 def test_a_transient_failure_raises_so_eventarc_redelivers(eventarc: Any, svix: Any, capsys: Any):
     svix.set_faults(errors=[{"status": 503, "probability": 1.0}])
     assert send(eventarc, push_envelope(USER)) == 500  # functions-framework's answer to a raise
-    assert "relay answered 503 for a CloudEvent" in capsys.readouterr().out
+    assert "raising for a CloudEvent so that Eventarc delivers it again" in capsys.readouterr().out
     svix.set_faults()
     assert send(eventarc, push_envelope(USER)) == 200
     assert len(svix.messages()) == 1

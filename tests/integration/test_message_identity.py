@@ -9,6 +9,7 @@ message (the second was answered "delivered" by the 409 look-up and never sent).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -164,7 +165,9 @@ def test_two_projects_in_one_array_with_the_same_event_id_are_two_messages(
 
 
 def test_the_same_event_twice_in_a_fixed_application_is_one_message(fixed_relay: Any, svix: Any):
-    event = {**USER, "id": "evt_once", "project": "acme-mobile"}
+    # A fresh event: the second post goes by the idempotency key, not by a look-up first.
+    now = dt.datetime.now(dt.UTC).isoformat()
+    event = {**USER, "id": "evt_once", "project": "acme-mobile", "time": now}
     first = post(fixed_relay, push_envelope(event, message_id="9"))
     again = post(fixed_relay, event)  # the same event, posted directly this time
     assert first.status_code == again.status_code == 200

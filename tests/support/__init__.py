@@ -7,6 +7,7 @@ another test module.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -38,16 +39,19 @@ def push_envelope(
     message_id: str = "1001",
     attributes: dict[str, str] | None = None,
     delivery_attempt: int | None = None,
+    published: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """A wrapped Pub/Sub push body, as Pub/Sub sends it."""
+    """A wrapped Pub/Sub push body, as Pub/Sub sends it: published now unless told otherwise
+    (the relay looks up first what was published longer ago than Svix's dedup windows)."""
     raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    when = (published or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     message: dict[str, Any] = {
         "data": base64.b64encode(raw).decode(),
         "attributes": attributes or {},
         "messageId": message_id,
         "message_id": message_id,
-        "publishTime": "2026-11-28T10:00:00.000Z",
-        "publish_time": "2026-11-28T10:00:00.000Z",
+        "publishTime": when,
+        "publish_time": when,
     }
     envelope: dict[str, Any] = {
         "message": message,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from relay.core.outcomes import EventResult, Outcome, answer_for
+from relay.core.outcomes import BatchResult, EventResult, Outcome
+from relay.entrypoints.answers import answer_for as answer_for_batch
+
+
+def answer_for(results: list[EventResult], *, retry_after: float = 0.0):
+    return answer_for_batch(BatchResult(results, retry_after=retry_after))
 
 
 def result(outcome: Outcome, n: int = 0, status: int | None = None) -> EventResult:

@@ -3,8 +3,11 @@ long it waits, and when it gives up. (The real sender is tested against the emul
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -16,11 +19,12 @@ from relay.core.errors import (
     TransientFailure,
 )
 from relay.core.messages import OutgoingMessage
+from relay.delivery.pacer import Pacer
 from relay.delivery.ports import Accepted
 from relay.delivery.service import Relay, RetryPolicy
+from relay.entrypoints.answers import answer_for
 from relay.pubsub.push import read_request
-from relay.rate_gate import RateLimitGate
-from tests.support import own_events
+from tests.support import own_events, push_envelope
 from tests.support.fakes import FakeTime
 
 USER = own_events()["user-created"]
@@ -41,9 +45,13 @@ class ScriptedSender:
             raise step
         return step
 
+    def find(self, message: OutgoingMessage) -> Accepted | None:
+        # Every event here is fresh: a look-up would be a bug of the service.
+        raise AssertionError(f"looked up {message.event_id}, a fresh event")
 
-def gate_on(time: FakeTime) -> RateLimitGate:
-    return RateLimitGate(initial_backoff=0.1, max_backoff=1.0, clock=time.clock, sleep=time.sleep)
+
+def pacer_on(time: FakeTime) -> Pacer:
+    return Pacer(retry_floor=0.1, retry_cap=60.0, clock=time.clock, sleep=time.sleep)
 
 
 def relay_with(
@@ -51,12 +59,12 @@ def relay_with(
     time: FakeTime,
     budget: float = 10.0,
     *,
-    gate: RateLimitGate | None = None,
+    pacer: Pacer | None = None,
     max_in_flight: int = 4,
 ) -> Relay:
     return Relay(
         sender=sender,
-        gate=gate or gate_on(time),
+        pacer=pacer or pacer_on(time),
         policy=RetryPolicy(time_budget=budget, backoff_initial=0.1, backoff_max=1.0),
         max_in_flight=max_in_flight,
         clock=time.clock,
@@ -69,7 +77,7 @@ def deliver(sender_script: list, budget: float = 10.0) -> tuple:
     sender = ScriptedSender(sender_script, time)
     relay = relay_with(sender, time, budget)
     body = b'{"object": "event", "id": "evt_1", "type": "user.created", "project": "p"}'
-    answer = relay.handle(read_request(body, {}, max_events=10))
+    answer = answer_for(relay.handle(read_request(body, {}, max_events=10)))
     relay.close()
     return answer, sender, time
 
@@ -117,16 +125,78 @@ def test_what_no_retry_can_fix_is_tried_once(failure: SendFailure, status: int):
     assert len(sender.sent) == 1
 
 
-def test_a_429_makes_every_sender_of_the_process_wait():
+def test_a_429_slows_every_sender_of_the_process_without_stopping_it():
     time = FakeTime()
-    gate = gate_on(time)
-    gate.close_for(1.5)  # another thread's 429, moments ago
+    pacer = pacer_on(time)
+    for _ in range(20):  # another thread was sending 20 calls/s and met a 429
+        permit = pacer.acquire(deadline=time.now + 10)
+        assert permit is not None
+        time.now += 0.05
+    assert permit is not None
+    pacer.refused(permit, 1.0)
+    cut, lowered = time.now, pacer.rate
+    assert lowered is not None and lowered == pytest.approx(0.7 * 20, rel=0.1)
     sender = ScriptedSender([OK], time)
-    relay = relay_with(sender, time, 10, gate=gate, max_in_flight=1)
-    body = b'{"object": "event", "id": "evt_1", "type": "user.created", "project": "p"}'
-    assert relay.handle(read_request(body, {}, max_events=10)).status == 200
+    relay = relay_with(sender, time, 10, pacer=pacer, max_in_flight=1)
+    events = [
+        {"object": "event", "id": f"evt_{n}", "type": "user.created", "project": "p"}
+        for n in range(5)
+    ]
+    answer = answer_for(relay.handle(read_request(json.dumps(events).encode(), {}, max_events=10)))
     relay.close()
-    assert sender.sent[0] >= 1.5
+    assert answer.status == 200
+    # Sent at the lowered pace (or faster, as it grows back) straight away, not after the
+    # Retry-After (1 s).
+    assert len(sender.sent) == 5
+    gaps = [b - a for a, b in zip([cut, *sender.sent], sender.sent, strict=False)]
+    assert all(0 < gap <= 1 / lowered + 1e-9 for gap in gaps)
+    assert sender.sent[-1] - cut < 0.5
+
+
+def test_a_refused_event_is_retried_no_sooner_than_its_retry_after_while_others_go_on():
+    time = FakeTime()
+    sender = ScriptedSender([RateLimited("slow down", retry_after=2.0), OK], time)
+    relay = relay_with(sender, time, 10)
+    body = b'{"object": "event", "id": "evt_1", "type": "user.created", "project": "p"}'
+    assert answer_for(relay.handle(read_request(body, {}, max_events=10))).status == 200
+    assert sender.sent[1] - sender.sent[0] >= 2.0
+    # The next event is sent without waiting for anything but its turn.
+    sender.script = [OK]
+    begun = time.now
+    assert answer_for(relay.handle(read_request(body, {}, max_events=10))).status == 200
+    relay.close()
+    assert sender.sent[-1] - begun < 1.0
+
+
+def test_a_single_event_and_a_batch_keep_one_pace():
+    time = FakeTime()
+    sender = ScriptedSender([RateLimited("slow down", retry_after=1.0), OK], time)
+    relay = relay_with(sender, time, 10, max_in_flight=1)
+    single = b'{"object": "event", "id": "evt_0", "type": "user.created", "project": "p"}'
+    assert answer_for(relay.handle(read_request(single, {}, max_events=10))).status == 200
+    events = [
+        {"object": "event", "id": f"evt_{n}", "type": "user.created", "project": "p"}
+        for n in range(1, 6)
+    ]
+    sender.script = [OK]
+    answer = answer_for(relay.handle(read_request(json.dumps(events).encode(), {}, max_events=10)))
+    relay.close()
+    assert answer.status == 200
+    # The 429 met by the single event paces the batch: without it all five would leave at once.
+    batch = sender.sent[2:]
+    assert len(batch) == 5
+    assert all(b > a for a, b in itertools.pairwise(batch))
+
+
+@pytest.mark.parametrize("retry_after", [3 * 3600.0, float("inf")])
+def test_an_absurd_retry_after_answers_429_at_once_instead_of_holding_the_event(
+    retry_after: float,
+):
+    answer, sender, time = deliver([RateLimited("slow down", retry_after=retry_after)])
+    assert answer.status == 429
+    assert len(sender.sent) == 1
+    assert time.sleeps == []
+    assert int(answer.headers["Retry-After"]) == 60  # capped
 
 
 def test_own_events_map_and_send(make_relay: Callable, svix) -> None:
@@ -149,7 +219,7 @@ def test_an_event_whose_turn_comes_after_the_budget_is_not_sent():
         {"object": "event", "id": f"evt_{n}", "type": "user.created", "project": "p"}
         for n in range(5)
     ]
-    answer = relay.handle(read_request(json.dumps(events).encode(), {}, max_events=10))
+    answer = answer_for(relay.handle(read_request(json.dumps(events).encode(), {}, max_events=10)))
     relay.close()
     assert answer.status == 503
     outcomes = [event["outcome"] for event in answer.body["events"]]
@@ -158,15 +228,104 @@ def test_an_event_whose_turn_comes_after_the_budget_is_not_sent():
     assert "time budget ran out" in answer.body["events"][4]["reason"]
 
 
-def test_waiting_out_the_gate_past_the_budget_does_not_close_it_further():
+def test_an_event_without_a_turn_in_the_budget_is_not_sent_and_cuts_nothing():
     time = FakeTime()
-    gate = gate_on(time)
-    gate.close_for(5.0)
+    pacer = pacer_on(time)
+    first = pacer.acquire(deadline=10.0)
+    assert first is not None
+    pacer.refused(first, 5.0)  # a cut at the minimum: 0.5 calls/s
+    for _ in range(20):
+        permit = pacer.acquire(deadline=time.now + 100)
+        assert permit is not None
+        pacer.refused(permit, 5.0)
+    rate = pacer.rate
+    assert rate is not None and rate < 1
     sender = ScriptedSender([OK], time)
-    relay = relay_with(sender, time, 1.0, gate=gate, max_in_flight=1)
+    relay = relay_with(sender, time, 1.0, pacer=pacer, max_in_flight=1)
     body = b'{"object": "event", "id": "evt_1", "type": "user.created", "project": "p"}'
     for _ in range(3):
-        assert relay.handle(read_request(body, {}, max_events=10)).status == 429
+        answer = answer_for(relay.handle(read_request(body, {}, max_events=10)))
+        assert answer.status == 429
+        assert int(answer.headers["Retry-After"]) >= 1
+        assert answer.body["events"][0]["outcome"] == "rate_limited"
     relay.close()
     assert sender.sent == []
-    assert gate.remaining() == pytest.approx(5.0)
+    assert pacer.rate == rate
+
+
+@pytest.mark.parametrize("retry_after", [0.0, -3.0])
+def test_a_retry_after_of_zero_or_less_never_retries_sooner_than_the_initial_backoff(
+    retry_after: float,
+):
+    answer, sender, _ = deliver([RateLimited("slow down", retry_after=retry_after)] * 4 + [OK])
+    assert answer.status == 200
+    gaps = [b - a for a, b in zip(sender.sent, sender.sent[1:], strict=False)]
+    assert len(gaps) == 4
+    assert all(gap >= 0.1 for gap in gaps)  # the policy's initial backoff
+
+
+def _event_lines(capsys: pytest.CaptureFixture[str], event_id: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line[:1] == "{"]
+    return [line for line in lines if line.get("event_id") == event_id and "outcome" in line]
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_a_delivered_event_logs_its_lag_from_publishing_and_from_its_own_time(
+    relay: Any, svix: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    published = now - dt.timedelta(seconds=30)
+    happened = now - dt.timedelta(seconds=90)
+    # A time without a zone is UTC.
+    event = {**USER, "time": happened.replace(tzinfo=None).isoformat()}
+    envelope = push_envelope(event)
+    envelope["message"]["publishTime"] = envelope["message"]["publish_time"] = _iso(published)
+    capsys.readouterr()
+    before = dt.datetime.now(dt.UTC)
+    assert relay.post("/", json=envelope).status_code == 200
+    after = dt.datetime.now(dt.UTC)
+    (line,) = _event_lines(capsys, USER["id"])
+    assert line["outcome"] == "delivered"
+    ms = dt.timedelta(milliseconds=1)
+    assert (before - published) / ms - 1 <= line["publish_lag_ms"] <= (after - published) / ms + 1
+    assert (before - happened) / ms - 1 <= line["event_lag_ms"] <= (after - happened) / ms + 1
+    # Delivered again: a duplicate is as late as when Svix took it this time.
+    assert relay.post("/", json=envelope).status_code == 200
+    (again,) = _event_lines(capsys, USER["id"])
+    assert again["publish_lag_ms"] >= line["publish_lag_ms"]
+
+
+@pytest.mark.parametrize("when", [None, "yesterday", "2026-13-45T99:00:00Z", "1700000000", ""])
+def test_an_absent_or_unreadable_time_leaves_the_lag_out(
+    relay: Any, svix: Any, capsys: pytest.CaptureFixture[str], when: str | None
+) -> None:
+    event = {k: v for k, v in USER.items() if k != "time"}
+    if when is not None:
+        event["time"] = when
+    envelope = push_envelope(event)
+    if when is None:
+        del envelope["message"]["publishTime"], envelope["message"]["publish_time"]
+    else:
+        envelope["message"]["publishTime"] = envelope["message"]["publish_time"] = when
+    capsys.readouterr()
+    assert relay.post("/", json=envelope).status_code == 200
+    (line,) = _event_lines(capsys, USER["id"])
+    assert line["outcome"] == "delivered"
+    assert "publish_lag_ms" not in line
+    assert "event_lag_ms" not in line
+
+
+def test_an_event_that_is_not_delivered_logs_no_lag(
+    make_relay: Callable[..., Any], svix: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    relay = make_relay(RELAY_TIME_BUDGET_SECONDS="0.2")
+    svix.set_faults(errors=[{"status": 503, "probability": 1.0}])
+    capsys.readouterr()
+    assert relay.post("/", json=push_envelope(USER)).status_code == 503
+    (line,) = _event_lines(capsys, USER["id"])
+    assert line["outcome"] == "failed"
+    assert "publish_lag_ms" not in line
+    assert "event_lag_ms" not in line

@@ -14,6 +14,8 @@ from svix import Svix
 from svix.api import MessageCreateOptions, MessageIn
 from svix.exceptions import HttpError
 
+from svix_emulator.cli import _parser, faults_from_args
+from svix_emulator.faults import RETRY_AFTER_FORMS, FaultState, parse_faults
 from svix_emulator.testing import RunningEmulator, start_emulator
 from tests.support.emulator import Exchange, make_http, make_svix
 
@@ -329,6 +331,8 @@ def test_fault_config_round_trips(emulator: RunningEmulator) -> None:
         {"slow_after_store": {"next": 1}},
         {"rate_limit": {"burst": 3}},
         {"rate_limit": {"per_second": "fast"}},
+        {"rate_limit": {"per_second": 1, "retry_after": "tomorrow"}},
+        {"rate_limit": {"per_second": 1, "retry_after": 1}},
         {"latency_ms": -1},
         {"unknown": 1},
     ],
@@ -337,3 +341,90 @@ def test_bad_fault_config_is_400(emulator: RunningEmulator, config: dict[str, An
     with pytest.raises(ValueError, match="400"):
         emulator.set_faults(**config)
     assert emulator.faults()["errors"] == []
+
+
+# Every shape a Svix 429's Retry-After might take (FACTS.md: its form is unconfirmed), for a
+# wait of 0.25 s until the next token, at 2015-10-21T07:28:00.5Z.
+RETRY_AFTER_SHAPES = {
+    "seconds": "1",  # whole seconds, at least 1: the only form HTTP allows
+    "fractional": "0.250",
+    "zero": "0",
+    "negative": "-1",
+    "http-date": "Wed, 21 Oct 2015 07:28:01 GMT",  # the next whole second
+    "garbage": "soon",
+    "hours": "7200",
+    "absent": None,
+}
+
+
+@pytest.mark.parametrize(("form", "header"), sorted(RETRY_AFTER_SHAPES.items()))
+def test_every_retry_after_shape_can_be_asked_for(form: str, header: str | None) -> None:
+    state = FaultState(parse_faults({"rate_limit": {"per_second": 4, "retry_after": form}}), 0)
+    assert state.retry_after_header(0.25, wall_clock=1445412480.5) == header
+
+
+def test_the_retry_after_forms_are_the_ones_documented() -> None:
+    assert set(RETRY_AFTER_FORMS) == set(RETRY_AFTER_SHAPES)
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [(True, True), (False, False), ("seconds", True), ("absent", False), ("hours", "hours")],
+)
+def test_retry_after_round_trips_as_a_boolean_for_the_two_original_forms(
+    emulator: RunningEmulator, given: bool | str, shown: bool | str
+) -> None:
+    emulator.set_faults(rate_limit={"per_second": 10, "burst": 2, "retry_after": given})
+    assert emulator.faults()["rate_limit"] == {
+        "per_second": 10.0,
+        "burst": 2.0,
+        "retry_after": shown,
+    }
+
+
+def test_retry_after_form_and_bucket_from_the_command_line() -> None:
+    args = _parser({}).parse_args(
+        ["--rate-limit", "100/s", "--rate-limit-burst", "20", "--retry-after", "http-date"]
+    )
+    assert faults_from_args(args) == {
+        "rate_limit": {"per_second": 100.0, "burst": 20.0, "retry_after": "http-date"}
+    }
+    env = {"SVIX_EMULATOR_RATE_LIMIT": "100", "SVIX_EMULATOR_RETRY_AFTER": "zero"}
+    assert faults_from_args(_parser(env).parse_args([]))["rate_limit"]["retry_after"] == "zero"
+    with pytest.raises(SystemExit):
+        _parser({}).parse_args(["--retry-after", "tomorrow"])
+
+
+# Rendering the header from FaultState.retry_after_header is svix_emulator/api.py's part; until
+# it does, only the two original forms reach the wire.
+_ON_THE_WIRE_SINCE_API_RENDERS_IT = pytest.mark.xfail(
+    strict=True, reason="api.py still renders every Retry-After as whole seconds"
+)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "seconds",
+        "absent",
+        *(
+            pytest.param(form, marks=_ON_THE_WIRE_SINCE_API_RENDERS_IT)
+            for form in RETRY_AFTER_SHAPES
+            if form not in ("seconds", "absent")
+        ),
+    ],
+)
+def test_a_429_carries_the_retry_after_shape_asked_for(
+    http: httpx.Client, app_uid: str, emulator: RunningEmulator, form: str
+) -> None:
+    emulator.set_faults(rate_limit={"per_second": 4, "burst": 1, "retry_after": form})
+    assert post(http, app_uid, eventId="e0").status_code == 202
+    limited = post(http, app_uid, eventId="e1")
+    assert limited.status_code == 429
+    header = limited.headers.get("retry-after")
+    if form == "fractional":
+        assert header is not None and 0 < float(header) <= 0.25
+    elif form == "http-date":
+        assert header is not None and header.endswith(" GMT")
+    else:
+        assert header == RETRY_AFTER_SHAPES[form]
