@@ -1,7 +1,9 @@
 """`make run`: the relay under functions-framework against a local Svix emulator, no account needed.
 
-Starts both on free ports, posts one sample event to show the round trip, prints a curl line to
-post another, and stops both on Ctrl-C.
+Serves the relay on 8080, as functions-framework does (PORT overrides it), and the emulator on
+8071 (SVIX_EMULATOR_PORT overrides it), so that a second terminal can use URLs that do not
+change. Posts one sample event to show the round trip, prints curl lines to post another and to
+see what reached Svix, and stops both on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -24,10 +26,21 @@ from svix_emulator.testing import start_emulator  # noqa: E402
 SAMPLE = ROOT / "tests" / "data" / "events" / "user-created.json"
 
 
-def free_port() -> int:
+RELAY_PORT = 8080  # functions-framework's own default
+EMULATOR_PORT = 8071
+
+
+def port_from(variable: str, default: int) -> int:
+    value = os.environ.get(variable) or str(default)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"{variable} must be a port number, got {value!r}")
+    port = int(value)
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(f"port {port} is taken: set {variable} to another one") from None
+    return port
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -45,8 +58,8 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 
 def main() -> None:
-    port = int(os.environ.get("PORT") or free_port())
-    with start_emulator() as svix:
+    port = port_from("PORT", RELAY_PORT)
+    with start_emulator(port=port_from("SVIX_EMULATOR_PORT", EMULATOR_PORT)) as svix:
         env = {
             **os.environ,
             "SVIX_AUTH_TOKEN": svix.token,

@@ -4,7 +4,6 @@ create/list/get, with authentication, idempotency keys and the configured faults
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -197,14 +196,12 @@ def _create_message(state: State, request: Request, token: str, app_id: str) -> 
         wait = faults.rate_limited(token, time.monotonic())
         if wait is not None:
             counters["rate_limited"] += 1
-            headers = (("Retry-After", str(max(1, math.ceil(wait)))),)
+            header = faults.retry_after_header(wait)
             return http_error(
                 429,
                 "rate_limit",
                 "Rate limit exceeded; slow down",
-                headers
-                if faults.config.rate_limit and faults.config.rate_limit.retry_after
-                else (),
+                () if header is None else (("Retry-After", header),),
             )
         status = faults.injected_error()
         if status is not None:

@@ -138,8 +138,10 @@ def start_emulator(
     extra_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     timeout: float = 10.0,
+    port: int = 0,
 ) -> RunningEmulator:
-    """Starts `python -m svix_emulator` on a free loopback port and waits until it answers.
+    """Starts `python -m svix_emulator` on a loopback port (a free one unless `port` is given)
+    and waits until it answers.
 
     The child gets this environment without any inherited `SVIX_EMULATOR_*` variable, plus `env`.
     """
@@ -152,7 +154,7 @@ def start_emulator(
         "--host",
         "127.0.0.1",
         "--port",
-        "0",
+        str(port),
         "--token",
         token,
         "--seed",

@@ -16,12 +16,14 @@ throttling, after TCP's CUBIC), with TCP's rule that one window of calls earns o
   build up a rate it never tried; once the curve has climbed far above the last cut, the limit
   goes away.
 
-Calls wait for their turn (a slot every 1/rate seconds) rather than being refused; a call whose
-turn would come after its deadline gets none, and the caller answers 429.
+Calls wait for their turn (one every 1/rate seconds, first come first served, at the rate of
+the moment) rather than being refused; a call whose turn would come after its deadline gets
+none, and the caller answers 429.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -47,7 +49,7 @@ def bounded_retry_after(retry_after: float | None, *, floor: float, cap: float) 
     """Svix's Retry-After as a pause: never shorter than `floor` (a 0 or a negative value must
     not turn into a retry storm), never longer than `cap` (an absurd one must not stall the
     event); None when Svix sent none, or nothing readable."""
-    if retry_after is None or retry_after != retry_after:  # absent, or NaN
+    if retry_after is None or math.isnan(retry_after):
         return None
     return max(floor, min(retry_after, cap))
 

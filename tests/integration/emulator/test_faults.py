@@ -395,24 +395,9 @@ def test_retry_after_form_and_bucket_from_the_command_line() -> None:
         _parser({}).parse_args(["--retry-after", "tomorrow"])
 
 
-# Rendering the header from FaultState.retry_after_header is svix_emulator/api.py's part; until
-# it does, only the two original forms reach the wire.
-_ON_THE_WIRE_SINCE_API_RENDERS_IT = pytest.mark.xfail(
-    strict=True, reason="api.py still renders every Retry-After as whole seconds"
-)
-
-
 @pytest.mark.parametrize(
     "form",
-    [
-        "seconds",
-        "absent",
-        *(
-            pytest.param(form, marks=_ON_THE_WIRE_SINCE_API_RENDERS_IT)
-            for form in RETRY_AFTER_SHAPES
-            if form not in ("seconds", "absent")
-        ),
-    ],
+    RETRY_AFTER_SHAPES,
 )
 def test_a_429_carries_the_retry_after_shape_asked_for(
     http: httpx.Client, app_uid: str, emulator: RunningEmulator, form: str
