@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 _PLACEHOLDER = "__BENCH_EVENT_ID__"
-_PUBLISH_TIME = "2026-11-28T10:00:00.000Z"
+# Published as the run starts, as live events are: an older publishTime would make the relay look
+# every event up in Svix before creating it (relay/delivery/windows.py).
+_PUBLISH_TIME = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 _SUBSCRIPTION = "projects/bench-project/subscriptions/gigs-events-svix-relay"
 # What the relay keeps out of a customer's payload (relay/core/events.py); the floor sends the same.
 _INTERNAL_FIELDS = frozenset({"internal", "attributes", "messageId", "publishTime", "subscription"})
