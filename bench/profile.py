@@ -63,7 +63,8 @@ def _package(file: str) -> str | None:
 
 
 def _function(frame: str) -> tuple[str, str | None]:
-    """`Relay._send (relay/service.py:135)` -> (`relay/service.py:Relay._send`, `relay`)."""
+    """`Relay._send (relay/delivery/service.py:135)` -> (`relay/delivery/service.py:Relay._send`,
+    `relay`)."""
     match = _FRAME.match(frame)
     if match is None:
         return frame, None

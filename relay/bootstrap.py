@@ -17,6 +17,7 @@ from relay.logs import configure_logging, log
 from relay.pubsub.parking import PubSubParkingLot
 from relay.settings import Settings, load_settings
 from relay.svix.direct import DirectSvixSender
+from relay.svix.listing import SvixReader
 from relay.svix.sdk import SdkSvixSender
 
 if TYPE_CHECKING:
@@ -64,6 +65,15 @@ def build_relay(
         max_in_flight=settings.max_in_flight,
         fixed_app_id=settings.svix_app_id,
         parking=parking,
+    )
+
+
+def build_svix_reader(settings: Settings) -> SvixReader:
+    """What the on-call's tools list and look up in Svix with."""
+    return SvixReader(
+        token=settings.svix_auth_token.get_secret_value(),
+        server_url=settings.svix_server_url,
+        timeout_seconds=settings.svix_timeout_seconds,
     )
 
 

@@ -10,10 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from relay.core.errors import SettingsError
-from relay.core.ids import is_svix_id
-
-# RELAY_PUSH_SERVICE_ACCOUNTS for "any Google service account", said on purpose.
-ANY_ACCOUNT = "*"
+from relay.core.ids import ANY_ACCOUNT, is_svix_id
 
 
 class Settings(BaseSettings):

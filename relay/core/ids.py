@@ -1,4 +1,5 @@
-"""Svix's rule for the ids, uids and event types the relay names."""
+"""The names the relay checks: Svix's rule for ids, uids and event types, and the wildcard of
+the push accounts."""
 
 from __future__ import annotations
 
@@ -17,3 +18,7 @@ def is_svix_id(value: str) -> bool:
         and SVIX_ID_PATTERN.fullmatch(value) is not None
         and value.strip(".") != ""
     )
+
+
+# RELAY_PUSH_SERVICE_ACCOUNTS for "any Google service account", said on purpose.
+ANY_ACCOUNT = "*"

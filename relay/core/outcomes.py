@@ -33,8 +33,10 @@ class EventResult:
     app_id: str | None = None
     svix_message_id: str | None = None
     reason: str | None = None
-    attempts: int = 0
+    attempts: int = 0  # calls to Svix for this event, look-ups included
     status: int | None = None  # the Svix status behind a failure, when there was one
+    # Svix was asked first whether it held the event (it may have been older than the windows).
+    looked_up: bool = False
 
     def as_json(self) -> dict[str, Any]:
         item: dict[str, Any] = {"id": self.event_id, "outcome": self.outcome.value}

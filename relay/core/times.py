@@ -11,7 +11,8 @@ def parse_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # RFC 3339 allows a lower-case "z" too; fromisoformat takes neither form in every case.
+        when = datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] in ("z", "Z") else value)
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -30,7 +30,6 @@ def event_line(
     *,
     took: float,
     lags: dict[str, float],
-    looked_up: bool,
 ) -> None:
     text = f"event {result.event_id} {result.outcome.value}"
     if result.reason:
@@ -49,7 +48,7 @@ def event_line(
             svix_status=result.status,
             reason=result.reason,
             # Only when it happened: the event may have been older than Svix's dedup windows.
-            looked_up=looked_up or None,
+            looked_up=result.looked_up or None,
             **lags,
             **source_fields(source),
             **{TRACE_FIELD: trace},

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from relay.core.batch import Batch, IncomingEvent
 from relay.core.errors import (
@@ -109,7 +109,6 @@ class Relay:
     ) -> EventResult:
         started = self._clock()
         happened = timestamp(incoming.event.time) if incoming.event else None
-        look_first = False
         try:
             message = to_message(incoming, fixed_app_id=self._fixed_app_id)
         except InvalidEvent as exc:
@@ -122,25 +121,27 @@ class Relay:
             look_first = not looked_up and may_be_old(
                 batch.source, happened, published, now=self._wall_clock()
             )
-            result = self._send(incoming, message, deadline, batch, trace, look_first=look_first)
+            result, asked = self._deliver(incoming, message, deadline, batch, trace, look_first)
+            if asked:  # rare (only events that may be past Svix's windows): no field elsewhere
+                result = replace(result, looked_up=True)
         lags: dict[str, float] = {}
         if result.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE):
             lags = report.lag_fields(self._wall_clock(), published=published, happened=happened)
         took = self._clock() - started
-        report.event_line(result, batch.source, trace, took=took, lags=lags, looked_up=look_first)
+        report.event_line(result, batch.source, trace, took=took, lags=lags)
         return result
 
-    def _send(
+    def _deliver(
         self,
         incoming: IncomingEvent,
         message: OutgoingMessage,
         deadline: float,
         batch: Batch,
         trace: str | None,
-        *,
         look_first: bool,
-    ) -> EventResult:
+    ) -> tuple[EventResult, bool]:
         attempts = 0
+        looked_up = False
         try:
             while True:
                 if self._clock() >= deadline:
@@ -154,9 +155,11 @@ class Relay:
                     )
                 # A refused token or unknown application (ServiceRefused) is not retried within
                 # the request (it will not fix itself in seconds) but still answered 503.
+                attempts += 1  # look-ups too: their retries back off like a create's
                 try:
                     if look_first:
                         # The look-up takes a turn of its own: Svix limits GETs too.
+                        looked_up = True
                         found = self._sender.find(message)
                         self._pacer.succeeded(permit)
                         if found is not None:
@@ -164,7 +167,6 @@ class Relay:
                             break
                         look_first = False
                         continue
-                    attempts += 1
                     accepted = self._sender.send(message)
                 except RateLimited as limited:
                     # The rate is cut for every sender of the process; this event itself waits
@@ -182,7 +184,7 @@ class Relay:
                 report.retry_line(message, failure, attempts, pause, trace)
                 self._sleep(pause)
         except PermanentFailure as exc:
-            return self._permanent(
+            permanent = self._permanent(
                 incoming,
                 batch,
                 exc.reason,
@@ -191,8 +193,9 @@ class Relay:
                 status=exc.status,
                 attempts=attempts,
             )
+            return permanent, looked_up
         except SendFailure as exc:
-            return EventResult(
+            failed = EventResult(
                 incoming.position,
                 incoming.event_id,
                 Outcome.RATE_LIMITED if isinstance(exc, RateLimited) else Outcome.FAILED,
@@ -202,7 +205,8 @@ class Relay:
                 attempts=attempts,
                 status=exc.status,
             )
-        return EventResult(
+            return failed, looked_up
+        delivered = EventResult(
             incoming.position,
             incoming.event_id,
             Outcome.DUPLICATE if accepted.already_existed else Outcome.DELIVERED,
@@ -211,6 +215,7 @@ class Relay:
             svix_message_id=accepted.svix_message_id,
             attempts=attempts,
         )
+        return delivered, looked_up
 
     def _backoff(self, attempt: int, *, after_429: bool = False) -> float:
         """Exponential with jitter. After a 429 never under the initial backoff: a pause of

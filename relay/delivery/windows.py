@@ -14,6 +14,8 @@ from relay.core.batch import Origin
 # flight. The relay cannot have created a message before Pub/Sub published its event, so a
 # publishTime younger than this proves both windows still hold.
 LOOK_FIRST_AFTER_SECONDS = 11 * 3600.0
+# How far in the future a direct post's own time may be and still count as fresh.
+CLOCK_SKEW = 300.0
 # Pub/Sub's longest retry delay (600 s): so many attempts may span that age too.
 LONGEST_RETRY_DELAY_SECONDS = 600.0
 
@@ -21,10 +23,13 @@ LONGEST_RETRY_DELAY_SECONDS = 600.0
 def may_be_old(
     source: Origin | None, happened: float | None, published: float | None, *, now: float
 ) -> bool:
-    """Whether the event may be older than Svix's dedup windows: its publishTime says so (or,
-    for a direct post, its own time), or Pub/Sub has tried it that long."""
-    first_seen = published if published is not None else happened
-    if first_seen is not None and now - first_seen > LOOK_FIRST_AFTER_SECONDS:
+    """Whether the event may be older than Svix's dedup windows: its publishTime says so, or
+    Pub/Sub has tried it that long. Without a publishTime (a direct post) only the event's own
+    time can clear it: one that is absent, unreadable or in the future does not."""
+    if published is not None:
+        if now - published > LOOK_FIRST_AFTER_SECONDS:
+            return True
+    elif happened is None or not now - LOOK_FIRST_AFTER_SECONDS <= happened <= now + CLOCK_SKEW:
         return True
     attempt = source.delivery_attempt if source else None
     return attempt is not None and attempt * LONGEST_RETRY_DELAY_SECONDS > LOOK_FIRST_AFTER_SECONDS

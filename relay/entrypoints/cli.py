@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from relay.bootstrap import build_relay
+from relay.bootstrap import build_relay, build_svix_reader
 from relay.core.errors import LookupFailed, SettingsError, SvixListingError
 from relay.core.times import parse_time
 from relay.logs import configure_logging, fields, log
@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     # Replay never parks: parking into the topic it may be reading from would loop.
     relay = build_relay(settings.model_copy(update={"parking_topic": None}))
-    svix = _svix_reader(settings)
+    svix = build_svix_reader(settings)
     try:
         if args.file:
             documents = jsonl_file_documents(args.file.read_bytes())
@@ -213,7 +213,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     apps = args.app or ([settings.svix_app_id] if settings.svix_app_id else None)
     apps = apps or sorted({e.app_id for e in events})
     grace = timedelta(minutes=args.grace_minutes)
-    svix = _svix_reader(settings)
+    svix = build_svix_reader(settings)
     try:
         messages: list[SvixMessage] = []
         for app in apps:
@@ -271,14 +271,6 @@ def _log_finished(*, expected: int, found: int, missing: int, errors: int) -> No
             reconcile_missing=missing,
             reconcile_errors=errors,
         ),
-    )
-
-
-def _svix_reader(settings: Settings) -> SvixReader:
-    return SvixReader(
-        token=settings.svix_auth_token.get_secret_value(),
-        server_url=settings.svix_server_url,
-        timeout_seconds=settings.svix_timeout_seconds,
     )
 
 

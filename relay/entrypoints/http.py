@@ -8,7 +8,7 @@ import logging
 import flask
 
 from relay.bootstrap import Application
-from relay.core.errors import MalformedRequest, RequestTooLarge
+from relay.core.errors import MalformedRequest, PushAuthError, PushAuthUnavailable, RequestTooLarge
 from relay.entrypoints.answers import Answer, answer_for
 from relay.logs import fields, log, trace_of
 from relay.pubsub.push import read_request
@@ -38,8 +38,6 @@ def _answer(app: Application, request: flask.Request) -> Answer:
             405, {"error": f"method {request.method} not allowed; use POST"}, {"Allow": "POST"}
         )
     if app.authenticator is not None:
-        from relay.core.errors import PushAuthError, PushAuthUnavailable
-
         try:
             app.authenticator.verify(request.headers.get("Authorization"))
         except PushAuthUnavailable as exc:

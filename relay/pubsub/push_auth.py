@@ -44,15 +44,13 @@ from google.auth.transport import requests as google_requests
 from google.oauth2 import id_token
 
 from relay.core.errors import PushAuthError, PushAuthUnavailable
-from relay.settings import ANY_ACCOUNT
+from relay.core.ids import ANY_ACCOUNT
 
 __all__ = [
     "GOOGLE_CERTS_URL",
     "GOOGLE_ISSUERS",
     "UNKNOWN_KID_REFETCH_SECONDS",
     "Claims",
-    "PushAuthError",
-    "PushAuthUnavailable",
     "PushAuthenticator",
 ]
 

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     pass
 
 
+# Statuses a later attempt may not meet, besides 5xx.
+TRANSIENT_STATUSES = frozenset({408, 423, 425})
+
+
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
     """Retry-After as seconds from now: delta-seconds or an HTTP date; None when absent or bad."""
     if not value:
@@ -135,8 +139,6 @@ def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) 
     )
 
 
-TRANSIENT_STATUSES = frozenset({408, 423, 425})
-
 # The SDK whose wire format the direct sender speaks, for its User-Agent (a test pins it to the
 # installed SDK; asking importlib.metadata costs milliseconds of cold start).
 SVIX_SDK_VERSION = "2.9.1"
@@ -165,6 +167,27 @@ def created_message_id(body: bytes) -> str | None:
         return MessageOutFields.model_validate_json(body).id or None
     except ValueError:
         return None
+
+
+def found_message_id(body: bytes, svix_event_id: str) -> str | None:
+    """The id of the message a look-up by eventId found, only when it is the message with that
+    eventId: Svix looks messages up by id or eventId alike."""
+    try:
+        found = MessageOutFields.model_validate_json(body)
+    except ValueError:
+        return None
+    return found.id if found.id and found.event_id == svix_event_id else None
+
+
+def look_up_failure(status: int, body: bytes, headers: Mapping[str, str]) -> NoReturn:
+    """What a failed look-up means: as for a create (429, 5xx, a deployment problem), except
+    that it never blames the message, which was not even sent: a refusal is retried."""
+    try:
+        failure_for(status, body, headers)
+    except Conflict:
+        raise TransientFailure("Svix answered 409 to a look-up", status=409) from None
+    except PermanentFailure as refused:
+        raise TransientFailure(f"Svix refused a look-up: {refused.reason}", status=status) from None
 
 
 def not_a_message(status: int) -> NoReturn:

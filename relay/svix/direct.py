@@ -22,18 +22,15 @@ from relay.svix.answers import (
     Conflict,
     created_message_id,
     failure_for,
+    found_message_id,
+    look_up_failure,
     not_a_message,
     read_error,
     region_url,
     unconfirmed_conflict,
 )
-from relay.svix.http11 import (
-    ConnectionLost,
-    Http11Connection,
-    ProtocolError,
-    Response,
-    ResponseTimeout,
-)
+from relay.svix.http11 import Http11Connection
+from relay.svix.wire import ConnectionLost, ProtocolError, Response, ResponseTimeout
 
 if TYPE_CHECKING:
     pass
@@ -90,24 +87,23 @@ class DirectSvixSender:
     def find(self, message: OutgoingMessage) -> Accepted | None:
         """Looks the message up by its eventId before creating it (an event that may be older
         than Svix's dedup windows). A 404 in Svix's shape is "not there"; any other failure
-        means what it means for a create (429, 5xx, a deployment problem)."""
+        means what it means for a create (429, 5xx, a deployment problem), never the message's
+        fault."""
         answer = self._look_up(message)
         if 200 <= answer.status < 300:
-            found = created_message_id(answer.body)
+            found = found_message_id(answer.body, message.svix_event_id)
             if found is None:
                 not_a_message(answer.status)
             return Accepted(found, already_existed=True)
         if answer.status == 404 and read_error(404, answer.body)[1]:
             return None
-        try:
-            failure_for(answer.status, answer.body, answer.headers)
-        except Conflict:
-            raise TransientFailure("Svix answered 409 to a look-up", status=409) from None
+        look_up_failure(answer.status, answer.body, answer.headers)
 
     def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
         """After a 409: the message with our eventId, or a retry if Svix does not hold one."""
         answer = self._look_up(message)
-        found = created_message_id(answer.body) if 200 <= answer.status < 300 else None
+        ok = 200 <= answer.status < 300
+        found = found_message_id(answer.body, message.svix_event_id) if ok else None
         if found is None:
             unconfirmed_conflict(conflict, message.svix_event_id, answer.status)
         return Accepted(found, already_existed=True)

@@ -17,9 +17,8 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from dataclasses import dataclass
 
-from relay.core.errors import RelayError
+from relay.svix.wire import ConnectionLost, ProtocolError, Response, ResponseTimeout
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -28,37 +27,6 @@ _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 # How far a socket's timeout may be from the time left before it is set again: each settimeout
 # is a system call, and most requests are one send and one read well inside the deadline.
 _SLACK = 0.01
-
-
-class ConnectionLost(RelayError):
-    """The connection failed or closed before a whole response arrived. `before_response` says
-    that no byte of the response came: on a reused connection that is a stale keep-alive, and
-    sending again on a new connection is the expected cure. `head` is the response's status and
-    headers (with an empty body) when they had arrived."""
-
-    def __init__(self, reason: str, *, before_response: bool, head: Response | None = None) -> None:
-        super().__init__(reason)
-        self.before_response = before_response
-        self.head = head
-
-
-class ResponseTimeout(RelayError):
-    """No (whole) answer within the timeout; `head` as for ConnectionLost."""
-
-    def __init__(self, reason: str, *, head: Response | None = None) -> None:
-        super().__init__(reason)
-        self.head = head
-
-
-class ProtocolError(RelayError):
-    """The bytes that came back are not an HTTP/1.1 response we can read."""
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names; a repeated header keeps its last value
-    body: bytes
 
 
 class Http11Connection:

@@ -17,6 +17,7 @@ from relay.delivery.ports import Accepted
 from relay.svix.answers import (
     Conflict,
     failure_for,
+    look_up_failure,
     not_a_message,
     read_error,
     unconfirmed_conflict,
@@ -119,15 +120,14 @@ class SdkSvixSender:
             response = self._last_answer.response
             if response is None:
                 raise
-            if response.status_code == 404 and read_error(404, response.content)[1]:
+            status = response.status_code
+            if status == 404 and read_error(404, response.content)[1]:
                 return None
-            try:
-                self._judge(whole=True)
-            except Conflict:
-                raise TransientFailure("Svix answered 409 to a look-up", status=409) from None
-            raise
-        if not found.id:
-            not_a_message(200)
+            if 200 <= status < 300:
+                not_a_message(status)
+            look_up_failure(status, response.content, response.headers)
+        if not found.id or found.event_id != message.svix_event_id:
+            not_a_message(200)  # Svix looks up by id or eventId alike: only ours is ours
         return Accepted(found.id, already_existed=True)
 
     def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
@@ -148,4 +148,7 @@ class SdkSvixSender:
                 f"Svix answered 409 ({conflict}); looking the message up failed: "
                 f"{type(exc).__name__}"
             ) from None
+        if found.event_id != message.svix_event_id:
+            # Svix looks up by id or eventId alike: a message with another eventId is not ours.
+            unconfirmed_conflict(conflict, message.svix_event_id, 404)
         return Accepted(found.id, already_existed=True)

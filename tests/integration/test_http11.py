@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.svix.http11 import ConnectionLost, Http11Connection, ProtocolError, ResponseTimeout
+from relay.svix.http11 import Http11Connection
+from relay.svix.wire import ConnectionLost, ProtocolError, ResponseTimeout
 from tests.support.fakes import private_key_pem, self_signed_certificate
 from tests.support.servers import OK, Handler, ScriptedServer, answer, client
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from relay.svix.http11 import ConnectionLost, ProtocolError, ResponseTimeout
+from relay.svix.wire import ConnectionLost, ProtocolError, ResponseTimeout
 from tests.support.servers import OK, Handler, ScriptedServer, answer, client
 
 # The old per-read timeout let each of these servers hold a 0.3 s request for 4 s or more.

@@ -114,8 +114,10 @@ NOW = 1_800_000_000.0
         (NOW - LOOK_FIRST_AFTER_SECONDS + 1, None, None, False),
         (None, NOW - 12 * HOUR, None, True),  # a direct post: only the event's own time says
         (None, NOW - HOUR, None, False),
-        (None, None, None, False),
-        (None, None, 66, False),  # 66 tries at most 600 s apart: 11 h exactly, not more
+        (None, None, None, True),  # a direct post with no time to clear it
+        (None, NOW + 3600, None, True),  # ... or a time in the future
+        (None, NOW + 60, None, False),  # within the clock skew
+        (NOW - 60, None, 66, False),  # 66 tries at most 600 s apart: 11 h exactly, not more
         (NOW - 60, None, 67, True),
     ],
 )
