@@ -78,7 +78,7 @@ class SvixReader:
         from svix.exceptions import HttpError, HTTPValidationError
 
         try:
-            return self._svix.message.get(app_id, svix_event_id).id
+            found = self._svix.message.get(app_id, svix_event_id)
         except HttpError as exc:
             if exc.status_code == 404:
                 return None
@@ -94,3 +94,5 @@ class SvixReader:
             raise LookupFailed(
                 f"looking up {svix_event_id} in {app_id} failed: {type(exc).__name__}: {exc}"
             ) from None
+        # Svix looks messages up by id or eventId alike: only the one with our eventId is ours.
+        return found.id if found.event_id == svix_event_id else None
