@@ -28,7 +28,7 @@ import jsonschema
 import pytest
 
 from reconcile_job import reconcile_arguments
-from tests.support import ROOT, own_events, push_envelope, unique_name
+from tests.support import ROOT, own_events, push_envelope, run_python, unique_name
 from tests.support.deploy import (
     FAKE_GCLOUD,
     TRIGGERS,
@@ -516,15 +516,7 @@ def test_the_job_reconciles_the_previous_utc_day() -> None:
 
 
 def run_job(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "reconcile_job.py"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(["reconcile_job.py"], env)
 
 
 def test_the_job_against_the_emulators(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT, own_events, push_envelope, unique_name
+from tests.support import ROOT, own_events, push_envelope, run_python, unique_name
 
 EVENTS = own_events()
 USER = EVENTS["user-created"]
@@ -20,15 +20,7 @@ TYPELESS = {"object": "event", "id": "evt_typeless_1", "project": "acme-mobile",
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(["-m", "relay", *args], env)
 
 
 @pytest.fixture

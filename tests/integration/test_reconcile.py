@@ -7,11 +7,9 @@ their messages are created hours after the window and its grace."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import ROOT, own_events
+from tests.support import own_events, run_python
 from tests.support.servers import LookupsFail
 
 EVENTS = own_events()
@@ -28,15 +26,7 @@ PAYMENT = EVENTS["payment-succeeded-with-previous"]
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay", "--log-format", "json", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(["-m", "relay", "--log-format", "json", *args], env)
 
 
 def log_lines(stderr: str) -> list[dict[str, Any]]:

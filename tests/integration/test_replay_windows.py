@@ -5,15 +5,13 @@ message per event."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import ROOT, own_events, push_envelope, unique_name
+from tests.support import own_events, push_envelope, run_python, unique_name
 from tests.support.servers import LookupsFail
 
 EVENTS = own_events()
@@ -25,15 +23,7 @@ FIXED_APP = "gigs-all-projects"
 
 
 def run_replay(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay", "replay", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(["-m", "relay", "replay", *args], env)
 
 
 def replay_file(

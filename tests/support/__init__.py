@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +71,16 @@ _names = iter(range(1, 1_000_000))
 def unique_name(prefix: str) -> str:
     """Topic and subscription names that no other test of the session uses."""
     return f"{prefix}-{next(_names)}"
+
+
+def run_python(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` from the repository root with `env` on top of ours, output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
