@@ -81,12 +81,12 @@ def build_authenticator(settings: Settings) -> PushAuthenticator | None:
     if not settings.push_audience:
         return None
     # Imported only when used: google-auth and cryptography add to every cold start.
-    from relay.pubsub.push_auth import PushAuthenticator
+    from relay.pubsub.push_auth import GOOGLE_CERTS_URL, PushAuthenticator
 
     return PushAuthenticator(
         audience=settings.push_audience,
         allowed_service_accounts=settings.push_service_accounts,
-        certs_url=settings.push_certs_url,
+        certs_url=settings.push_certs_url or GOOGLE_CERTS_URL,
     )
 
 

@@ -52,12 +52,16 @@ class Settings(BaseSettings):
     push_service_accounts: Annotated[frozenset[str], NoDecode] = Field(
         default=frozenset(), alias="RELAY_PUSH_SERVICE_ACCOUNTS"
     )
-    push_certs_url: str = Field(
-        default="https://www.googleapis.com/oauth2/v1/certs", alias="RELAY_PUSH_CERTS_URL"
-    )
+    # Unset: Google's (relay/pubsub/push_auth.py names it once).
+    push_certs_url: str | None = Field(default=None, alias="RELAY_PUSH_CERTS_URL")
 
     @field_validator(
-        "svix_server_url", "svix_app_id", "parking_topic", "push_audience", "gcp_project"
+        "svix_server_url",
+        "svix_app_id",
+        "parking_topic",
+        "push_audience",
+        "push_certs_url",
+        "gcp_project",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

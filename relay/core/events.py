@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relay.core.errors import InvalidEvent
+from relay.core.jsontext import utf8
 
 # Gigs sometimes names types the CloudEvents way ("com.gigs.user.created"); customers subscribe to
 # the short name, so both spellings are one event type.
@@ -97,7 +98,7 @@ def derived_event_id(canonical: str, *, occurrence: int) -> str:
     # Fed in two parts to save a copy of the text (a 16 MiB string with one emoji is 64 MiB).
     digest = hashlib.sha256(f"{occurrence}\n".encode())
     # surrogatepass: JSON can carry lone surrogates ("\ud800"), which still need a stable id.
-    digest.update(canonical.encode("utf-8", "surrogatepass"))
+    digest.update(utf8(canonical))
     return "evt_derived_" + digest.hexdigest()[:32]
 
 

@@ -10,6 +10,12 @@ from typing import Any
 from relay.core.errors import RelayError
 
 
+def utf8(text: str) -> bytes:
+    """UTF-8 that keeps lone surrogates ("\\ud800"), which JSON can carry: ids made from such
+    text still need stable bytes, for digests and for Pub/Sub attributes."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 class NotJson(RelayError, ValueError):
     """Bytes that are not standard JSON the relay can carry."""
 

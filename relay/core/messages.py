@@ -13,6 +13,7 @@ from relay.core.batch import IncomingEvent
 from relay.core.errors import InvalidEvent, PayloadTooLarge
 from relay.core.events import public_payload
 from relay.core.ids import MAX_ID_LENGTH, SVIX_ID_PATTERN, is_svix_id
+from relay.core.jsontext import utf8
 
 # Svix refuses payloads over 1 MiB with 413; checking first names the event in our answer.
 MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -62,10 +63,10 @@ def svix_event_id(event_id: str, *, project: str | None = None) -> str:
             readable = f"{project}.{event_id}"
             if len(readable) <= MAX_ID_LENGTH:
                 return readable
-        return _digest_id(_utf8(project) + _PART + _utf8(event_id))
+        return _digest_id(utf8(project) + _PART + utf8(event_id))
     if _kept_as_is(event_id):
         return event_id
-    return _digest_id(_utf8(event_id))
+    return _digest_id(utf8(event_id))
 
 
 def idempotency_key(app_id: str, event_id: str, *, project: str | None = None) -> str:
@@ -73,9 +74,9 @@ def idempotency_key(app_id: str, event_id: str, *, project: str | None = None) -
     retries, instances and restarts. `project` as for `svix_event_id`: only with a fixed
     application. A digest keeps it short and away from the SDK's `auto_` prefix."""
     if project:
-        material = _utf8(app_id) + _PART + _utf8(project) + _PART + _utf8(event_id)
+        material = utf8(app_id) + _PART + utf8(project) + _PART + utf8(event_id)
     else:
-        material = _utf8(f"{app_id}\n{event_id}")  # the key of every event before projects counted
+        material = utf8(f"{app_id}\n{event_id}")  # the key of every event before projects counted
     return f"gigs-relay-v1-{hashlib.sha256(material).hexdigest()[:48]}"
 
 
@@ -89,11 +90,6 @@ def _kept_as_is(event_id: str) -> bool:
 
 def _digest_id(material: bytes) -> str:
     return DIGEST_PREFIX + hashlib.sha256(material).hexdigest()[:40]
-
-
-def _utf8(text: str) -> bytes:
-    # JSON can carry lone surrogates ("\ud800"); they still need a stable digest.
-    return text.encode("utf-8", "surrogatepass")
 
 
 def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> OutgoingMessage:

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from relay.core.jsontext import utf8
+
 # Events in one replayed Pub/Sub message or one JSONL line. Above the function's own limit
 # (RELAY_MAX_EVENTS_PER_REQUEST) on purpose: what the function refused as too large must still
 # be replayable by hand.
@@ -40,13 +42,13 @@ def jsonl_file_documents(data: bytes) -> Iterator[SourceDocument]:
     PowerShell writes); "\\r" and blank lines are dropped."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         text = data.decode("utf-16")
-        return jsonl_documents(line.encode("utf-8", "surrogatepass") for line in text.split("\n"))
+        return jsonl_documents(utf8(line) for line in text.split("\n"))
     return jsonl_documents(data.removeprefix(codecs.BOM_UTF8).split(b"\n"))
 
 
 def jsonl_documents(lines: Iterable[str | bytes]) -> Iterator[SourceDocument]:
     for number, line in enumerate(lines, start=1):
-        raw = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+        raw = utf8(line) if isinstance(line, str) else line
         if raw.strip():
             yield SourceDocument(raw.strip(), f"line {number}")
 

@@ -11,18 +11,15 @@ import threading
 from typing import Any
 
 from relay.core.errors import ParkingFailed
+from relay.core.jsontext import utf8
 from relay.delivery.ports import ParkedEvent
 
 MAX_ATTRIBUTE_BYTES = 1024
 
 
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
 def _cut(text: str, limit: int) -> str:
     """At most `limit` bytes of UTF-8, cut on a character boundary."""
-    return _utf8(text)[:limit].decode("utf-8", "ignore")
+    return utf8(text)[:limit].decode("utf-8", "ignore")
 
 
 def publish_attributes(event: ParkedEvent) -> dict[str, str]:
@@ -31,8 +28,8 @@ def publish_attributes(event: ParkedEvent) -> dict[str, str]:
     a long reason is cut, a long id is replaced by a digest (replay then derives the event's id
     again from its content)."""
     event_id = event.event_id
-    if len(_utf8(event_id)) > MAX_ATTRIBUTE_BYTES:
-        event_id = "sha256:" + hashlib.sha256(_utf8(event_id)).hexdigest()
+    if len(utf8(event_id)) > MAX_ATTRIBUTE_BYTES:
+        event_id = "sha256:" + hashlib.sha256(utf8(event_id)).hexdigest()
     return {
         **event.attributes,
         "relay_parked_reason": _cut(event.reason, MAX_ATTRIBUTE_BYTES),
