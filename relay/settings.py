@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from relay.core.channels import parse_channel_templates
 from relay.core.errors import SettingsError
 from relay.core.ids import ANY_ACCOUNT, is_svix_id
 
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     # Unset: Google's (relay/pubsub/push_auth.py names it once).
     push_certs_url: str | None = Field(default=None, alias="RELAY_PUSH_CERTS_URL")
 
+    # Comma-separated channel templates such as `{data.object}:{data.id}` (relay/core/channels.py);
+    # unset: messages carry no channels.
+    channels: str | None = Field(default=None, alias="RELAY_CHANNELS")
+    # Create, once per instance, the Svix event type of an event whose type the catalogue lacks.
+    create_event_types: bool = Field(default=True, alias="RELAY_CREATE_EVENT_TYPES")
+
     @field_validator(
         "svix_server_url",
         "svix_app_id",
@@ -62,6 +69,7 @@ class Settings(BaseSettings):
         "push_audience",
         "push_certs_url",
         "gcp_project",
+        "channels",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -97,6 +105,13 @@ class Settings(BaseSettings):
     def _topic(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^projects/[^/]+/topics/[^/]+$", value):
             raise ValueError("must be a full topic name: projects/PROJECT/topics/TOPIC")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_channel_templates(value)  # ValueError says what is wrong
         return value
 
     @field_validator("push_service_accounts", mode="before")

@@ -119,3 +119,17 @@ def test_a_star_among_named_accounts_is_refused_as_ambiguous():
                 "RELAY_PUSH_SERVICE_ACCOUNTS": "*,a@p.iam.gserviceaccount.com",
             }
         )
+
+
+def test_channels_are_off_by_default_and_a_bad_template_stops_the_start():
+    assert load_settings({"SVIX_AUTH_TOKEN": "t"}).channels is None
+    ok = load_settings({"SVIX_AUTH_TOKEN": "t", "RELAY_CHANNELS": "{data.object}:{data.id}"})
+    assert ok.channels == "{data.object}:{data.id}"
+    with pytest.raises(SettingsError, match=r"RELAY_CHANNELS is invalid: .*names no event field"):
+        load_settings({"SVIX_AUTH_TOKEN": "t", "RELAY_CHANNELS": "user:usr"})
+
+
+def test_event_types_are_created_unless_switched_off():
+    assert load_settings({"SVIX_AUTH_TOKEN": "t"}).create_event_types is True
+    off = load_settings({"SVIX_AUTH_TOKEN": "t", "RELAY_CREATE_EVENT_TYPES": "false"})
+    assert off.create_event_types is False
