@@ -10,6 +10,7 @@ from typing import Any
 from pydantic_core import SchemaSerializer, core_schema
 
 from relay.core.batch import IncomingEvent
+from relay.core.channels import ChannelTemplate, channels_for
 from relay.core.errors import InvalidEvent, PayloadTooLarge
 from relay.core.events import public_payload
 from relay.core.ids import MAX_ID_LENGTH, SVIX_ID_PATTERN, is_svix_id
@@ -42,6 +43,8 @@ class OutgoingMessage:
     idempotency_key: str
     # When routing by project, Svix creates the application on first use.
     create_app_named: str | None = None
+    # Svix channels from RELAY_CHANNELS (relay/core/channels.py); none when it is unset.
+    channels: tuple[str, ...] = ()
     # The JSON the svix SDK would post for this message (its MessageIn, dumped with
     # exclude_unset and by_alias), byte for byte: what the direct sender posts, what the SDK
     # sender reads back into MessageIn, and what the size limit applies to.
@@ -92,9 +95,15 @@ def _digest_id(material: bytes) -> str:
     return DIGEST_PREFIX + hashlib.sha256(material).hexdigest()[:40]
 
 
-def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> OutgoingMessage:
+def to_message(
+    incoming: IncomingEvent,
+    *,
+    fixed_app_id: str | None,
+    channel_templates: tuple[ChannelTemplate, ...] = (),
+) -> OutgoingMessage:
     """The Svix message for a valid event, serialised; InvalidEvent when no retry could deliver
-    it (including a payload that cannot be written as JSON, or one over Svix's size limit)."""
+    it (including a payload that cannot be written as JSON, or one over Svix's size limit).
+    Channels come from the payload the customer sees, so they never reveal an internal field."""
     event = incoming.event
     if event is None:
         raise InvalidEvent(incoming.problem or "event is invalid")
@@ -112,11 +121,13 @@ def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> Outgoing
         )
     payload = public_payload(incoming.raw)
     event_id = svix_event_id(incoming.event_id, project=project)
+    channels = tuple(channels_for(channel_templates, payload)) if channel_templates else ()
     body = message_body(
         event_type=event.type,
         svix_event_id=event_id,
         payload=payload,
         create_app_named=create_app_named,
+        channels=channels,
     )
     if len(body) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(
@@ -130,6 +141,7 @@ def to_message(incoming: IncomingEvent, *, fixed_app_id: str | None) -> Outgoing
         svix_event_id=event_id,
         idempotency_key=idempotency_key(app_id, incoming.event_id, project=project),
         create_app_named=create_app_named,
+        channels=channels,
         body=body,
     )
 
@@ -160,6 +172,9 @@ _BODY_SERIALIZER = SchemaSerializer(
             "payload": core_schema.typed_dict_field(
                 core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
             ),
+            "channels": core_schema.typed_dict_field(
+                core_schema.list_schema(core_schema.str_schema()), required=False
+            ),
             "application": core_schema.typed_dict_field(
                 core_schema.typed_dict_schema(
                     {
@@ -175,17 +190,24 @@ _BODY_SERIALIZER = SchemaSerializer(
 
 
 def message_body(
-    *, event_type: str, svix_event_id: str, payload: dict[str, Any], create_app_named: str | None
+    *,
+    event_type: str,
+    svix_event_id: str,
+    payload: dict[str, Any],
+    create_app_named: str | None,
+    channels: tuple[str, ...] = (),
 ) -> bytes:
     """`MessageIn(...).model_dump_json(exclude_unset=True, by_alias=True)` of the svix SDK, byte
     for byte (tests/test_message_body.py holds it to that), without importing svix: that import
-    costs most of a cold start. `application` only when routing by project (an unset field is
-    left out)."""
+    costs most of a cold start. `application` only when routing by project, `channels` only when
+    there are some (an unset field is left out; Svix refuses an empty list)."""
     fields: dict[str, Any] = {
         "eventId": svix_event_id,
         "eventType": event_type,
         "payload": payload,
     }
+    if channels:
+        fields["channels"] = list(channels)
     if create_app_named:
         fields["application"] = {"name": create_app_named, "uid": create_app_named}
     try:

@@ -6,6 +6,7 @@ knows how a message travels.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,3 +39,20 @@ class ParkedEvent:
 
 class ParkingLot(Protocol):
     def park(self, event: ParkedEvent) -> None: ...
+
+
+class EventTypeState(enum.Enum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"  # Svix refuses new messages of this type
+    MISSING = "missing"
+
+
+class EventTypeRegistry(Protocol):
+    """Svix's event types, one catalogue for the whole environment (not per application).
+    Both calls raise a SendFailure when Svix cannot answer."""
+
+    def event_type_state(self, name: str) -> EventTypeState: ...
+
+    def create_event_type(self, name: str, *, description: str, group: str | None) -> None:
+        """Create it; one that came into being meanwhile (a 409) is not a failure."""
+        ...

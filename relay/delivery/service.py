@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from relay.core.batch import Batch, IncomingEvent
+from relay.core.channels import ChannelTemplate
 from relay.core.errors import (
     InvalidEvent,
     ParkingFailed,
@@ -33,6 +34,7 @@ from relay.core.messages import OutgoingMessage, to_message
 from relay.core.outcomes import BatchResult, EventResult, Outcome
 from relay.core.times import timestamp
 from relay.delivery import report
+from relay.delivery.event_types import UnknownEventTypes
 from relay.delivery.pacer import Pacer
 from relay.delivery.ports import MessageSender, ParkedEvent, ParkingLot
 from relay.delivery.windows import may_be_old
@@ -61,6 +63,8 @@ class Relay:
         max_in_flight: int,
         fixed_app_id: str | None = None,
         parking: ParkingLot | None = None,
+        channel_templates: tuple[ChannelTemplate, ...] = (),
+        event_types: UnknownEventTypes | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
@@ -70,6 +74,8 @@ class Relay:
         self._policy = policy
         self._fixed_app_id = fixed_app_id
         self._parking = parking
+        self._channel_templates = channel_templates
+        self._event_types = event_types
         self._clock = clock
         self._sleep = sleep
         self._wall_clock = wall_clock
@@ -110,7 +116,11 @@ class Relay:
         started = self._clock()
         happened = timestamp(incoming.event.time) if incoming.event else None
         try:
-            message = to_message(incoming, fixed_app_id=self._fixed_app_id)
+            message = to_message(
+                incoming,
+                fixed_app_id=self._fixed_app_id,
+                channel_templates=self._channel_templates,
+            )
         except InvalidEvent as exc:
             event_type = incoming.event.type if incoming.event else None
             status = 413 if isinstance(exc, PayloadTooLarge) else None
@@ -124,11 +134,14 @@ class Relay:
             result, asked = self._deliver(incoming, message, deadline, batch, trace, look_first)
             if asked:  # rare (only events that may be past Svix's windows): no field elsewhere
                 result = replace(result, looked_up=True)
+        taken = result.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE)
         lags: dict[str, float] = {}
-        if result.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE):
+        if taken:
             lags = report.lag_fields(self._wall_clock(), published=published, happened=happened)
         took = self._clock() - started
         report.event_line(result, batch.source, trace, took=took, lags=lags)
+        if taken and self._event_types is not None and result.event_type:
+            self._event_types.delivered(result.event_type)  # after the line: it costs it nothing
         return result
 
     def _deliver(

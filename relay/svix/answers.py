@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import pydantic
 from pydantic.alias_generators import to_camel
@@ -26,10 +26,7 @@ from relay.core.errors import (
     ServiceRefused,
     TransientFailure,
 )
-
-if TYPE_CHECKING:
-    pass
-
+from relay.delivery.ports import EventTypeState
 
 # Statuses a later attempt may not meet, besides 5xx.
 TRANSIENT_STATUSES = frozenset({408, 423, 425})
@@ -79,10 +76,8 @@ def failure_for(status: int, body: bytes, headers: Mapping[str, str]) -> NoRetur
             f"Svix does not know the application (404): {detail}; check SVIX_APP_ID",
             status=status,
         )
-    if from_svix and status == 422:
-        raise PermanentFailure(f"Svix rejected the message as invalid (422): {detail}", status=422)
-    if from_svix and status in (400, 413):
-        raise PermanentFailure(f"Svix rejected the message ({status}): {detail}", status=status)
+    if from_svix and status in (400, 413, 422):
+        raise PermanentFailure(_refusal(status, detail), status=status)
     if 300 <= status < 400:
         location = headers.get("location", "")[:200] or "nowhere"
         raise NotSvixAnswer(
@@ -95,6 +90,25 @@ def failure_for(status: int, body: bytes, headers: Mapping[str, str]) -> NoRetur
         "check SVIX_SERVER_URL",
         status=status,
     )
+
+
+ARCHIVED_ADVICE = (
+    "unarchive it, or set `archived = false` for it in catalogue/event-types.toml and run "
+    "`python -m relay event-types sync`"
+)
+
+
+def _refusal(status: int, detail: str) -> str:
+    # Svix's words for an archived type are unconfirmed: any refusal that says "archived" is
+    # taken for one, so that the parked event says what to do about it.
+    if "archived" in detail.lower():
+        return (
+            f"Svix refused the message because its event type is archived ({status}: "
+            f"{detail}): {ARCHIVED_ADVICE}"
+        )
+    if status == 422:
+        return f"Svix rejected the message as invalid (422): {detail}"
+    return f"Svix rejected the message ({status}): {detail}"
 
 
 def read_error(status: int, body: bytes) -> tuple[str, bool]:
@@ -127,7 +141,10 @@ def _validation_item(item: object) -> bool:
 
 
 def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) -> NoReturn:
-    """A 409 whose message could not be found by its eventId: not a delivery, so a retry."""
+    """A 409 whose message could not be found by its eventId: not a delivery, so a retry;
+    unless the 409 was about an archived event type, which no retry can fix."""
+    if lookup_status == 404 and "archived" in conflict.lower():
+        raise PermanentFailure(_refusal(409, conflict), status=409)
     if lookup_status == 404:
         raise TransientFailure(
             f"Svix answered 409 ({conflict}) but holds no message with eventId "
@@ -203,3 +220,31 @@ def region_url(token: str) -> str:
     if region in ("us", "eu", "in", "ca", "au"):
         return f"https://api.{region}.svix.com"
     return "https://api.svix.com"
+
+
+def event_type_state(status: int, body: bytes, headers: Mapping[str, str]) -> EventTypeState:
+    """What GET /api/v1/event-type/{name} says: the type is there (archived or not), or not."""
+    if 200 <= status < 300:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+            raise TransientFailure(
+                f"Svix answered {status} with a body that is not an event type", status=status
+            )
+        archived = document.get("archived") is True
+        return EventTypeState.ARCHIVED if archived else EventTypeState.ACTIVE
+    if status == 404 and read_error(404, body)[1]:
+        return EventTypeState.MISSING
+    look_up_failure(status, body, headers)
+
+
+def event_type_created(status: int, body: bytes, headers: Mapping[str, str]) -> None:
+    """What POST /api/v1/event-type says: created, or there already (a 409): both are fine."""
+    if 200 <= status < 300:
+        return
+    try:
+        failure_for(status, body, headers)
+    except Conflict:
+        return

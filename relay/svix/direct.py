@@ -8,19 +8,22 @@ the relay; see NOTES.md for the figures. tests/test_sender_contract.py holds it 
 
 from __future__ import annotations
 
+import json
 import random
 import ssl
 import threading
 import urllib.parse
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TypeGuard
 
 from relay.core.errors import TransientFailure
 from relay.core.messages import OutgoingMessage
-from relay.delivery.ports import Accepted
+from relay.delivery.ports import Accepted, EventTypeState
 from relay.svix.answers import (
     SVIX_SDK_VERSION,
     Conflict,
     created_message_id,
+    event_type_created,
+    event_type_state,
     failure_for,
     found_message_id,
     look_up_failure,
@@ -31,9 +34,6 @@ from relay.svix.answers import (
 )
 from relay.svix.http11 import Http11Connection
 from relay.svix.wire import ConnectionLost, ProtocolError, Response, ResponseTimeout
-
-if TYPE_CHECKING:
-    pass
 
 
 class DirectSvixSender:
@@ -98,6 +98,20 @@ class DirectSvixSender:
         if answer.status == 404 and read_error(404, answer.body)[1]:
             return None
         look_up_failure(answer.status, answer.body, answer.headers)
+
+    def event_type_state(self, name: str) -> EventTypeState:
+        target = f"{self._prefix}/api/v1/event-type/{urllib.parse.quote(name, safe='')}"
+        answer = self._exchange("GET", target, {**self._headers}, b"")
+        return event_type_state(answer.status, answer.body, answer.headers)
+
+    def create_event_type(self, name: str, *, description: str, group: str | None) -> None:
+        fields = {"name": name, "description": description}
+        if group:
+            fields["groupName"] = group
+        body = json.dumps(fields).encode()
+        target = f"{self._prefix}/api/v1/event-type"
+        answer = self._exchange("POST", target, {**self._headers}, body)
+        event_type_created(answer.status, answer.body, answer.headers)
 
     def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
         """After a 409: the message with our eventId, or a retry if Svix does not hold one."""

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from relay.core.errors import TransientFailure
 from relay.core.messages import OutgoingMessage
-from relay.delivery.ports import Accepted
+from relay.delivery.ports import Accepted, EventTypeState
 from relay.svix.answers import (
     Conflict,
+    event_type_created,
+    event_type_state,
     failure_for,
     look_up_failure,
     not_a_message,
@@ -129,6 +132,35 @@ class SdkSvixSender:
         if not found.id or found.event_id != message.svix_event_id:
             not_a_message(200)  # Svix looks up by id or eventId alike: only ours is ours
         return Accepted(found.id, already_existed=True)
+
+    def event_type_state(self, name: str) -> EventTypeState:
+        """Svix's answer to the SDK's event_type.get, judged from the raw answer as the direct
+        sender judges it."""
+        self._call(lambda: self._svix.event_type.get(name))
+        response: httpx.Response = self._last_answer.response
+        return event_type_state(response.status_code, response.content, response.headers)
+
+    def create_event_type(self, name: str, *, description: str, group: str | None) -> None:
+        from svix.api import EventTypeIn
+
+        event_type = EventTypeIn(name=name, description=description, group_name=group)
+        self._call(lambda: self._svix.event_type.create(event_type))
+        response: httpx.Response = self._last_answer.response
+        event_type_created(response.status_code, response.content, response.headers)
+
+    def _call(self, call: Callable[[], object]) -> None:
+        """Makes an SDK call whose answer is judged from the raw response afterwards; only a
+        call that got no answer at all is a failure here."""
+        import httpx
+
+        self._last_answer.response = None
+        try:
+            call()
+        except httpx.TransportError as exc:
+            raise TransientFailure(f"connection to Svix failed ({type(exc).__name__})") from None
+        except Exception:
+            if self._last_answer.response is None:
+                raise
 
     def _existing(self, message: OutgoingMessage, conflict: str) -> Accepted:
         """After a 409: the message with our eventId, or a retry if Svix does not hold one."""

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from relay.core.batch import IncomingEvent
+from relay.core.channels import parse_channel_templates
 from relay.core.errors import InvalidEvent
 from relay.core.events import parse_event, public_payload
 from relay.core.messages import OutgoingMessage, to_message
@@ -27,6 +28,8 @@ from tests.support import ROOT, own_events, shared_path
 
 USER = own_events()["user-created"]
 ROUTINGS = [None, "gigs-fixed-app"]
+# Off, and the README's example plus one every event has.
+CHANNELS = ["", "{data.object}:{data.id},user:{data.user.id},type:{type}"]
 
 
 def sdk_body(message: OutgoingMessage) -> bytes:
@@ -38,6 +41,8 @@ def sdk_body(message: OutgoingMessage) -> bytes:
         "event_id": message.svix_event_id,
         "payload": message.payload,
     }
+    if message.channels:
+        fields["channels"] = list(message.channels)
     if message.create_app_named:
         fields["application"] = ApplicationIn(
             name=message.create_app_named, uid=message.create_app_named
@@ -57,25 +62,37 @@ def sdk_refuses(payload: dict[str, Any]) -> bool:
     return False
 
 
-def message_for(raw: dict[str, Any], fixed_app_id: str | None) -> OutgoingMessage:
+def message_for(
+    raw: dict[str, Any], fixed_app_id: str | None, channels: str = ""
+) -> OutgoingMessage:
     incoming = IncomingEvent(0, raw, raw.get("id") or "evt_x", event=parse_event(raw))
-    return to_message(incoming, fixed_app_id=fixed_app_id)
+    templates = parse_channel_templates(channels)
+    return to_message(incoming, fixed_app_id=fixed_app_id, channel_templates=templates)
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("fixed_app_id", ROUTINGS)
 @pytest.mark.parametrize("name", sorted(own_events()))
-def test_own_sample_events(name: str, fixed_app_id: str | None):
-    message = message_for(own_events()[name], fixed_app_id)
+def test_own_sample_events(name: str, fixed_app_id: str | None, channels: str):
+    message = message_for(own_events()[name], fixed_app_id, channels)
+    assert bool(message.channels) == bool(channels)
     assert message.body == sdk_body(message)
 
 
+@pytest.mark.parametrize("channels", CHANNELS)
 @pytest.mark.parametrize("fixed_app_id", ROUTINGS)
-def test_the_fifty_gigs_fixture_events(fixed_app_id: str | None):
+def test_the_fifty_gigs_fixture_events(fixed_app_id: str | None, channels: str):
     files = sorted(Path(shared_path("fixtures", "gigs-events")).glob("*.json"))
     assert len(files) == 50
     for path in files:
-        message = message_for(json.loads(path.read_text()), fixed_app_id)
+        message = message_for(json.loads(path.read_text()), fixed_app_id, channels)
         assert message.body == sdk_body(message), path.name
+
+
+def test_channels_come_from_what_the_customer_sees():
+    raw = {**USER, "internal": {"secret": "s1"}, "type": "com.gigs.user.created"}
+    message = message_for(raw, None, "t:{type},{data.object}:{data.id},leak:{internal.secret}")
+    assert message.channels == ("t:user.created", "user:usr_test0000000000000000000001")
 
 
 FLOATS = [

@@ -53,3 +53,41 @@ def self_signed_certificate(key: Any, *, common_name: str, dns_names: tuple[str,
             x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
         ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
+
+
+class FakeEventTypeRegistry:
+    """Svix's event types in memory, with a failure to raise on the next calls if set."""
+
+    def __init__(self, states: dict[str, Any] | None = None) -> None:
+        from relay.delivery.ports import EventTypeState
+
+        self.states: dict[str, EventTypeState] = dict(states or {})
+        self.asked: list[str] = []
+        self.created: list[tuple[str, str, str | None]] = []
+        self.failure: Exception | None = None
+
+    def event_type_state(self, name: str) -> Any:
+        from relay.delivery.ports import EventTypeState
+
+        self.asked.append(name)
+        if self.failure is not None:
+            raise self.failure
+        return self.states.get(name, EventTypeState.MISSING)
+
+    def create_event_type(self, name: str, *, description: str, group: str | None) -> None:
+        from relay.delivery.ports import EventTypeState
+
+        if self.failure is not None:
+            raise self.failure
+        self.created.append((name, description, group))
+        self.states[name] = EventTypeState.ACTIVE
+
+
+class CollectingParkingLot:
+    """A parking lot that keeps what it is given, in order."""
+
+    def __init__(self) -> None:
+        self.parked: list[Any] = []
+
+    def park(self, event: Any) -> None:
+        self.parked.append(event)

@@ -145,9 +145,12 @@ def _read_request(conn: socket.socket) -> bytes | None:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = next(
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,  # a GET without a body need not say so
     )
     while len(body) < length:
         body += conn.recv(65536)
