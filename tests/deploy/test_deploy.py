@@ -844,8 +844,10 @@ def test_gcloudignore_uploads_only_what_runs(tmp_path: Path) -> None:
         "requirements.txt",
         "relay/__init__.py",
         "relay/delivery/service.py",
+        "catalogue/event-types.toml",
     ]
     drop = [
+        "catalogue/examples/user.created.json",
         "monitoring/dashboard.json",
         "tests/pubsub_emulator.py",
         "tests/test_x.py",
@@ -885,7 +887,13 @@ def test_gcloudignore_on_this_repository(tmp_path: Path) -> None:
     files = uploaded_files(REPO, tmp_path)
     assert "requirements.txt" in files
     # What the function and the reconcile job import.
-    for name in ("main.py", "reconcile_job.py", "relay/__init__.py", "relay/__main__.py"):
+    for name in (
+        "main.py",
+        "reconcile_job.py",
+        "relay/__init__.py",
+        "relay/__main__.py",
+        "catalogue/event-types.toml",
+    ):
         if (REPO / name).exists():
             assert name in files
     unwanted = re.compile(
