@@ -1,13 +1,19 @@
 """The Svix API operations the relay uses: health, application create/get, message
-create/list/get, with authentication, idempotency keys and the configured faults."""
+create/list/get, event types, with authentication, idempotency keys and the configured faults."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
+from svix_emulator.event_types import (
+    allowed_methods,
+    create_event_type,
+    handle_event_type,
+    refuse_if_archived,
+)
+from svix_emulator.lookups import get_app, get_message, list_messages
 from svix_emulator.state import State
 from svix_emulator.validation import (
     ErrorItem,
@@ -16,7 +22,6 @@ from svix_emulator.validation import (
     check_message_in,
     error,
     parse_bool,
-    parse_list_query,
 )
 from svix_emulator.wire import (
     DROP,
@@ -73,6 +78,8 @@ def _route(state: State, request: Request) -> Outcome:
     method = request.method
     if rest == ["health"]:
         return Reply(204, b"", "") if method == "GET" else method_not_allowed(("GET",))
+    if rest and rest[0] == "event-type":
+        return _event_type_call(state, request, rest[1:])
     if not rest or rest[0] != "app" or len(rest) > 4 or (len(rest) >= 3 and rest[2] != "msg"):
         return not_found("No such API route")
     allowed = {1: ("POST",), 2: ("GET",), 3: ("GET", "POST"), 4: ("GET",)}[len(rest)]
@@ -80,16 +87,34 @@ def _route(state: State, request: Request) -> Outcome:
         return method_not_allowed(allowed)
     token = _authenticate(state, request)
     if token is None:
-        return http_error(401, "authentication_failed", "Incorrect authentication credentials.")
+        return _unauthorized()
     if len(rest) == 1:
         return _idempotent(state, request, token, lambda: (_create_app(state, request), None))
     if len(rest) == 2:
-        return _get_app(state, rest[1])
+        return get_app(state, rest[1])
     if len(rest) == 4:
-        return _get_message(state, request, rest[1], rest[3])
+        return get_message(state, request, rest[1], rest[3])
     if method == "GET":
-        return _list_messages(state, request, rest[1])
+        return list_messages(state, request, rest[1])
     return _create_message(state, request, token, rest[1])
+
+
+def _event_type_call(state: State, request: Request, names: list[str]) -> Outcome:
+    allowed = allowed_methods(names)
+    if allowed is None:
+        return not_found("No such API route")
+    if request.method not in allowed:
+        return method_not_allowed(allowed)
+    token = _authenticate(state, request)
+    if token is None:
+        return _unauthorized()
+    if request.method == "POST":
+        return _idempotent(state, request, token, lambda: (create_event_type(state, request), None))
+    return handle_event_type(state, request, names)
+
+
+def _unauthorized() -> Reply:
+    return http_error(401, "authentication_failed", "Incorrect authentication credentials.")
 
 
 def _authenticate(state: State, request: Request) -> str | None:
@@ -158,7 +183,7 @@ def _after_store(reply: Reply, after: AfterStore) -> Outcome:
 
 def _create_app(state: State, request: Request) -> Reply:
     errors: list[ErrorItem] = []
-    get_if_exists = parse_bool("get_if_exists", _last(request, "get_if_exists"), False, errors)
+    get_if_exists = parse_bool("get_if_exists", request.last("get_if_exists"), False, errors)
     body, bad = parse_json(request.body)
     if bad is not None:
         return bad
@@ -174,17 +199,6 @@ def _create_app(state: State, request: Request) -> Reply:
             return http_error(409, "conflict", f"An application with uid {spec.uid} exists")
         out = store.create_app(spec).to_json()
     return json_reply(201, out)
-
-
-def _get_app(state: State, app_id: str) -> Reply:
-    errors: list[ErrorItem] = []
-    check_id(["path", "app_id"], app_id, errors)
-    if errors:
-        return validation_error(errors)
-    with state.lock:
-        app = state.store.find_app(app_id)
-        out = None if app is None else app.to_json()
-    return not_found("Application not found") if out is None else json_reply(200, out)
 
 
 def _create_message(state: State, request: Request, token: str, app_id: str) -> Outcome:
@@ -226,7 +240,7 @@ def _injected_error(status: int) -> Reply:
 def _store_message(state: State, request: Request, app_id: str) -> tuple[Reply, AfterStore]:
     errors: list[ErrorItem] = []
     check_id(["path", "app_id"], app_id, errors)
-    with_content = parse_bool("with_content", _last(request, "with_content"), True, errors)
+    with_content = parse_bool("with_content", request.last("with_content"), True, errors)
     if errors:
         return validation_error(errors), None
     body, bad = parse_json(request.body)
@@ -258,6 +272,12 @@ def _store_message(state: State, request: Request, app_id: str) -> tuple[Reply, 
                     msg = "Application UID in the path and body must match"
                     item = error(loc, msg, "application_uid_mismatch")
                 return validation_error([item]), None
+        # Before anything is stored, the application made for the message included.
+        refusal = refuse_if_archived(state, spec.event_type)
+        if refusal is not None:
+            return refusal, None
+        if app is None:
+            assert spec.application is not None  # else answered 404 above
             app = store.create_app(spec.application)
         if spec.event_id is not None and store.event_id_taken(app, spec.event_id):
             detail = f"A message with eventId {spec.event_id} already exists in this application"
@@ -278,43 +298,3 @@ def _decide_after_store(state: State) -> AfterStore:
         counters["slow_after_store"] += 1
         return float(seconds)
     return None
-
-
-def _list_messages(state: State, request: Request, app_id: str) -> Reply:
-    errors: list[ErrorItem] = []
-    check_id(["path", "app_id"], app_id, errors)
-    query = parse_list_query(request.query, errors)
-    if errors or query is None:
-        return validation_error(errors)
-    with state.lock:
-        app = state.store.find_app(app_id)
-        if app is None:
-            return not_found("Application not found")
-        page, done = state.store.list_messages(app, query)
-        data = [message.to_json(query.with_content) for message in page]
-    out: dict[str, Any] = {"data": data, "iterator": page[-1].id if page else None}
-    if page:
-        out["prevIterator"] = f"-{page[0].id}"
-    out["done"] = done
-    return json_reply(200, out)
-
-
-def _get_message(state: State, request: Request, app_id: str, msg_id: str) -> Reply:
-    errors: list[ErrorItem] = []
-    check_id(["path", "app_id"], app_id, errors)
-    check_id(["path", "msg_id"], msg_id, errors)
-    with_content = parse_bool("with_content", _last(request, "with_content"), True, errors)
-    if errors:
-        return validation_error(errors)
-    with state.lock:
-        app = state.store.find_app(app_id)
-        if app is None:
-            return not_found("Application not found")
-        message = state.store.find_message(app, msg_id)
-        out = None if message is None else message.to_json(with_content)
-    return not_found("Message not found") if out is None else json_reply(200, out)
-
-
-def _last(request: Request, name: str) -> str | None:
-    values = request.query.get(name)
-    return values[-1] if values else None

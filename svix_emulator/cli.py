@@ -11,7 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from svix_emulator import DEFAULT_TOKEN
-from svix_emulator.faults import RETRY_AFTER_FORMS, FaultConfigError, parse_faults
+from svix_emulator.faults import (
+    ARCHIVED_TYPE_STATUSES,
+    RETRY_AFTER_FORMS,
+    FaultConfigError,
+    parse_faults,
+)
 from svix_emulator.server import make_server
 from svix_emulator.state import Settings, State
 
@@ -67,6 +72,14 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--drop-before-store", default=default("DROP_BEFORE_STORE"), metavar="WHEN")
     add("--drop-after-store", default=default("DROP_AFTER_STORE"), metavar="WHEN")
     add("--slow-after-store", default=default("SLOW_AFTER_STORE"), metavar="SECONDS:WHEN")
+    add(
+        "--archived-type-status",
+        type=int,
+        choices=ARCHIVED_TYPE_STATUSES,
+        default=default("ARCHIVED_TYPE_STATUS"),
+        help="how a message whose event type is archived is refused: 400 (code "
+        "event_type_archived, the default) or 422 (a validation error)",
+    )
     return parser
 
 
@@ -109,6 +122,8 @@ def faults_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.slow_after_store:
         seconds, _, when = args.slow_after_store.partition(":")
         faults["slow_after_store"] = {"seconds": float(seconds), **_when(when or "1.0")}
+    if args.archived_type_status is not None:
+        faults["archived_type_status"] = args.archived_type_status
     return faults
 
 

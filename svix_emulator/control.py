@@ -1,4 +1,5 @@
-"""The control API under `/_emulator/`: reset, faults, the clock, counters and stored messages.
+"""The control API under `/_emulator/`: reset, faults, the clock, counters, stored messages and
+event types.
 
 No authentication, no latency and no faults here: tests must be able to look at the emulator
 whatever state they put it in."""
@@ -56,4 +57,11 @@ def handle_control(state: State, request: Request) -> Reply:
         with state.lock:
             data = [m.to_control_json() for m in state.store.messages_snapshot(app)]
         return json_reply(200, {"data": data})
+    if name == "event-types":
+        if method != "GET":
+            return method_not_allowed(("GET",))
+        # Archived ones too, with their schemas: what the API's list hides by default.
+        with state.lock:
+            types = [t.to_json() for t in state.store.event_types.snapshot()]
+        return json_reply(200, {"data": types})
     return not_found("No such control route; see svix_emulator/README.md")

@@ -1,4 +1,7 @@
-"""Fault configuration (the JSON of `PUT /_emulator/faults`) and the decisions it drives."""
+"""Fault configuration (the JSON of `PUT /_emulator/faults`) and the decisions it drives.
+
+It also holds the one answer of Svix's that is unconfirmed and chosen per run rather than
+injected: the status of a message refused because its event type is archived."""
 
 from __future__ import annotations
 
@@ -12,6 +15,10 @@ from typing import Any
 # 409 stands for the conflict Svix can answer when it creates an application for a message and a
 # concurrent request just did: a 409 that is not about the message's eventId.
 ERROR_STATUSES = (409, 500, 502, 503)
+# How Svix refuses a message whose event type is archived is unconfirmed: 400 with
+# `{"code": "event_type_archived", ...}` (the default), or 422 with a validation item.
+ARCHIVED_TYPE_STATUSES = (400, 422)
+DEFAULT_ARCHIVED_TYPE_STATUS = 400
 MAX_LATENCY_MS = 60_000
 MAX_SLOW_SECONDS = 600.0
 # The shapes a 429's Retry-After can take (Svix's is unconfirmed): whole seconds until the next
@@ -96,10 +103,11 @@ class FaultConfig:
     drop_after_store: Trigger | None = None
     slow_after_store: SlowFault | None = None
     seed: int | None = None
+    archived_type_status: int | None = None  # None: DEFAULT_ARCHIVED_TYPE_STATUS
 
     def to_json(self) -> dict[str, Any]:
         slow = self.slow_after_store
-        return {
+        out: dict[str, Any] = {
             "latency_ms": self.latency_ms,
             "rate_limit": None
             if self.rate_limit is None
@@ -116,6 +124,16 @@ class FaultConfig:
             else {"seconds": slow.seconds, **slow.trigger.to_json()},
             "seed": self.seed,
         }
+        # Shown only when chosen, so a configuration that leaves it out reads back unchanged.
+        if self.archived_type_status is not None:
+            out["archived_type_status"] = self.archived_type_status
+        return out
+
+    @property
+    def archived_type_refusal_status(self) -> int:
+        if self.archived_type_status is None:
+            return DEFAULT_ARCHIVED_TYPE_STATUS
+        return self.archived_type_status
 
 
 def _trigger_json(trigger: Trigger | None) -> dict[str, Any] | None:
@@ -168,6 +186,7 @@ def parse_faults(data: object) -> FaultConfig:
             "drop_after_store",
             "slow_after_store",
             "seed",
+            "archived_type_status",
         },
     )
     config = FaultConfig()
@@ -221,6 +240,13 @@ def parse_faults(data: object) -> FaultConfig:
         )
     if spec.get("seed") is not None:
         config.seed = _integer("seed", spec["seed"], -(2**63))
+    status = spec.get("archived_type_status")
+    if status is not None:
+        if isinstance(status, bool) or status not in ARCHIVED_TYPE_STATUSES:
+            raise FaultConfigError(
+                f"archived_type_status must be one of {list(ARCHIVED_TYPE_STATUSES)} or null"
+            )
+        config.archived_type_status = int(status)
     return config
 
 

@@ -28,6 +28,12 @@ IMPLEMENTED = {
     ("POST", "/api/v1/app/{app_id}/msg"): "v1.message.create",
     ("GET", "/api/v1/app/{app_id}/msg"): "v1.message.list",
     ("GET", "/api/v1/app/{app_id}/msg/{msg_id}"): "v1.message.get",
+    ("GET", "/api/v1/event-type"): "v1.event-type.list",
+    ("POST", "/api/v1/event-type"): "v1.event-type.create",
+    ("GET", "/api/v1/event-type/{event_type_name}"): "v1.event-type.get",
+    ("PUT", "/api/v1/event-type/{event_type_name}"): "v1.event-type.upsert",
+    ("PATCH", "/api/v1/event-type/{event_type_name}"): "v1.event-type.patch",
+    ("DELETE", "/api/v1/event-type/{event_type_name}"): "v1.event-type.delete",
 }
 
 _RFC3339 = re.compile(

@@ -1,4 +1,5 @@
-"""Applications, messages and counters in memory. Not locked here: callers hold `State.lock`."""
+"""Applications, messages, event types and counters in memory. Not locked here: callers hold
+`State.lock`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from svix_emulator.event_type_catalogue import EventTypeCatalogue
 from svix_emulator.ids import Clock, IdFactory, format_timestamp, to_micros
 from svix_emulator.validation import ApplicationSpec, ListQuery, MessageSpec
 
@@ -108,6 +110,7 @@ class Stats:
     validation_errors: int = 0
     not_found: int = 0
     unauthorized: int = 0
+    archived_type_refusals: int = 0
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_COUNTERS, 0))
 
 
@@ -140,6 +143,7 @@ class Store:
         self.apps_by_id: dict[str, App] = {}
         self.apps_by_uid: dict[str, App] = {}
         self.messages: list[Message] = []
+        self.event_types = EventTypeCatalogue()
         self.stats = Stats()
 
     def find_app(self, id_or_uid: str) -> App | None:
@@ -241,6 +245,7 @@ class Store:
             "validation_errors": stats.validation_errors,
             "not_found": stats.not_found,
             "unauthorized": stats.unauthorized,
+            "archived_type_refusals": stats.archived_type_refusals,
             "faults_injected": dict(stats.faults),
         }
 

@@ -87,6 +87,12 @@ class RunningEmulator:
         result: list[dict[str, Any]] = self.control("GET", path)["data"]
         return result
 
+    def event_types(self) -> list[dict[str, Any]]:
+        """Every event type by name, archived ones included, each as `EventTypeOut` with its
+        schemas."""
+        result: list[dict[str, Any]] = self.control("GET", "event-types")["data"]
+        return result
+
     def stop(self) -> None:
         """Terminates the process, then kills it if it has not gone within five seconds."""
         if self.process.poll() is None:

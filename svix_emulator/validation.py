@@ -80,29 +80,37 @@ def check_id(loc: list[str], value: object, errors: list[ErrorItem]) -> None:
         errors.append(error(loc, "String must match ^[a-zA-Z0-9\\-_.]+$", "value_error.regex"))
 
 
-def _check_string_list(
+def check_string_list(
     loc: list[str],
     value: object,
     errors: list[ErrorItem],
     *,
     pattern: re.Pattern[str],
     min_items: int,
-    max_items: int,
+    max_items: int | None,
+    max_length: int = MAX_CHANNEL_LENGTH,
 ) -> list[str] | None:
+    """An optional list of unique strings of a pattern (channels, tags, feature flags); no
+    `max_items` means no upper bound."""
     if value is None:
         return None
     if not isinstance(value, list):
         errors.append(error(loc, "list type expected", "type_error.list"))
         return None
-    if not min_items <= len(value) <= max_items:
+    if max_items is None:
+        if len(value) < min_items:
+            errors.append(error(loc, f"must have at least {min_items} items"))
+    elif not min_items <= len(value) <= max_items:
         errors.append(error(loc, f"must have between {min_items} and {max_items} items"))
     before = len(errors)
     for index, item in enumerate(value):
         item_loc = [*loc, f"[{index}]"]
         if not isinstance(item, str):
             errors.append(error(item_loc, "str type expected", "type_error.str"))
-        elif len(item) > MAX_CHANNEL_LENGTH or pattern.fullmatch(item) is None:
-            errors.append(error(item_loc, f"must match {pattern.pattern}, at most 128 chars"))
+        elif len(item) > max_length or pattern.fullmatch(item) is None:
+            errors.append(
+                error(item_loc, f"must match {pattern.pattern}, at most {max_length} chars")
+            )
     if len(errors) == before and len(set(value)) != len(value):
         errors.append(error(loc, "items must be unique"))
     return value if len(errors) == before else None
@@ -172,7 +180,7 @@ def check_message_in(body: object, errors: list[ErrorItem]) -> MessageSpec | Non
     event_id = body.get("eventId")
     if event_id is not None:
         check_id([*loc, "eventId"], event_id, errors)
-    channels = _check_string_list(
+    channels = check_string_list(
         [*loc, "channels"],
         body.get("channels"),
         errors,
@@ -180,7 +188,7 @@ def check_message_in(body: object, errors: list[ErrorItem]) -> MessageSpec | Non
         min_items=1,
         max_items=MAX_CHANNELS,
     )
-    tags = _check_string_list(
+    tags = check_string_list(
         [*loc, "tags"],
         body.get("tags"),
         errors,
@@ -227,6 +235,19 @@ def parse_bool(name: str, raw: str | None, default: bool, errors: list[ErrorItem
     return default
 
 
+def parse_limit(raw: str | None, errors: list[ErrorItem]) -> int:
+    """A list's `limit`: 1 to 250, 50 when absent."""
+    if raw is None:
+        return DEFAULT_LIST_LIMIT
+    if not raw.isascii() or not raw.isdigit():
+        errors.append(error(["query", "limit"], "integer expected", "type_error.integer"))
+        return DEFAULT_LIST_LIMIT
+    limit = int(raw)
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        errors.append(error(["query", "limit"], "Given limit must not exceed 250"))
+    return limit
+
+
 def parse_list_query(query: dict[str, list[str]], errors: list[ErrorItem]) -> ListQuery | None:
     """`GET .../msg` parameters; `event_types` may repeat and may hold comma lists, as the SDK
     sends them joined by commas."""
@@ -236,15 +257,7 @@ def parse_list_query(query: dict[str, list[str]], errors: list[ErrorItem]) -> Li
         values = query.get(name)
         return values[-1] if values else None
 
-    limit = DEFAULT_LIST_LIMIT
-    raw_limit = last("limit")
-    if raw_limit is not None:
-        if not raw_limit.isascii() or not raw_limit.isdigit():
-            errors.append(error(["query", "limit"], "integer expected", "type_error.integer"))
-        else:
-            limit = int(raw_limit)
-            if not 1 <= limit <= MAX_LIST_LIMIT:
-                errors.append(error(["query", "limit"], "Given limit must not exceed 250"))
+    limit = parse_limit(last("limit"), errors)
     iterator = last("iterator")
     if iterator is not None and MESSAGE_ITERATOR_PATTERN.fullmatch(iterator) is None:
         errors.append(error(["query", "iterator"], "invalid iterator"))

@@ -31,6 +31,11 @@ class Request:
         self.segments = [unquote(part, errors="replace") for part in parts]
         self.query = parse_qs(query, keep_blank_values=True, errors="replace")
 
+    def last(self, name: str) -> str | None:
+        """A query parameter's last value: a repeated one counts once, as the last."""
+        values = self.query.get(name)
+        return values[-1] if values else None
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:

@@ -78,12 +78,38 @@ def spec_problems(checker: SpecChecker, exchanges: list[Exchange]) -> list[str]:
                 ex.method, template, ex.status, ex.content_type, ex.body
             )
         ]
-        semantic = ex.status == 422 and b"application_uid" in ex.body
+        semantic = _refused_by_state(ex.status, ex.body)
         if not request_problems and ex.status in (400, 422) and not semantic:
             problems.append(f"{where}: a request valid per the spec was refused: {ex.body[:300]!r}")
         if request_problems and ex.status not in (400, 401, 413, 422, 429):
             problems.append(f"{where}: an invalid request was accepted: {request_problems}")
     return problems
+
+
+def _refused_by_state(status: int, body: bytes) -> bool:
+    """Refusals the spec cannot express, which a request valid per the spec can meet: an
+    `application` whose uid is not the path's, a message whose event type is archived."""
+    if status == 422 and b"application_uid" in body:
+        return True
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    if status == 400:
+        return data.get("code") == "event_type_archived"
+    detail = data.get("detail")
+    return (
+        status == 422
+        and isinstance(detail, list)
+        and any(
+            isinstance(item, dict)
+            and item.get("loc") == ["body", "eventType"]
+            and str(item.get("msg", "")).endswith("is archived")
+            for item in detail
+        )
+    )
 
 
 def make_svix(emulator: RunningEmulator, exchanges: list[Exchange], **options: object) -> Svix:
