@@ -1,4 +1,5 @@
-"""`python -m relay replay|reconcile`: the on-call's tools (relay/entrypoints/cli.py)."""
+"""`python -m relay replay|reconcile|event-types sync`: the on-call's tools
+(relay/entrypoints/cli.py)."""
 
 import sys
 

@@ -15,6 +15,7 @@
     ├── ParkingFailed             a poison event could not be parked (503, so it is kept)
     ├── LookupFailed              Svix could not say whether it holds a message
     ├── SvixListingError          Svix would not list an application's messages
+    ├── SvixEventTypeError        Svix would not list, create or change an event type
     ├── PushAuthError             a push request's token is not acceptable (401)
     ├── PushAuthUnavailable       the token cannot be checked now (503)
     └── (private to their adapters: http11's ConnectionLost, ResponseTimeout and
@@ -97,6 +98,10 @@ class LookupFailed(RelayError):
 
 class SvixListingError(RelayError):
     """Svix would not list an application's messages; the message says why."""
+
+
+class SvixEventTypeError(RelayError):
+    """Svix would not list, create or change an event type (the sync); the message says why."""
 
 
 class PushAuthError(RelayError):

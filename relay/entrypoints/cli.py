@@ -1,5 +1,5 @@
-"""`python -m relay replay|reconcile`: the on-call's tools. Settings come from the same
-environment variables as the function (SVIX_AUTH_TOKEN, SVIX_SERVER_URL, SVIX_APP_ID, ...)."""
+"""`python -m relay replay|reconcile|event-types sync`: the on-call's tools. Settings come from
+the same environment variables as the function (SVIX_AUTH_TOKEN, SVIX_SERVER_URL, ...)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relay.bootstrap import build_relay, build_svix_reader
-from relay.core.errors import LookupFailed, SettingsError, SvixListingError
+from relay.core.errors import LookupFailed, SettingsError, SvixEventTypeError, SvixListingError
 from relay.core.times import parse_time
+from relay.entrypoints import cli_event_types
 from relay.logs import configure_logging, fields, log
 from relay.operations.reconcile import SourceEvent, SourceProblems, reconcile, source_events
 from relay.operations.replay import ReplaySummary, replay
@@ -28,7 +29,14 @@ if TYPE_CHECKING:
 
 ReplayedMessage = tuple[str, bytes, dict[str, str]]  # message id, data, attributes
 # Errors a message explains well enough; anything else also gets its stack trace logged.
-EXPECTED_ERRORS = (OSError, ValueError, SettingsError, SvixListingError, LookupFailed)
+EXPECTED_ERRORS = (
+    OSError,
+    ValueError,
+    SettingsError,
+    SvixListingError,
+    SvixEventTypeError,
+    LookupFailed,
+)
 
 DEFAULT_DEAD_LETTER = "gigs-events-svix-relay-dead-letter-sub"
 
@@ -51,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args, settings)
+        if args.command == cli_event_types.COMMAND:
+            return cli_event_types.run(args, settings)
         return _reconcile(args, settings)
     except Exception as exc:  # noqa: BLE001 - whatever it is, the answer is "could not tell"
         return _failed(args.command, exc)
@@ -119,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         help="list messages this long after the window too (Svix stamps creation time); "
         "later ones are found by look-up, one request each",
     )
+    cli_event_types.add_parser(commands)
     return parser
 
 
