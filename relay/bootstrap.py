@@ -10,13 +10,18 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from relay.core.channels import parse_channel_templates
+from relay.core.errors import SettingsError
+from relay.delivery.event_types import UnknownEventTypes
 from relay.delivery.pacer import Pacer
-from relay.delivery.ports import MessageSender, ParkingLot
+from relay.delivery.ports import EventTypeRegistry, MessageSender, ParkingLot
 from relay.delivery.service import Relay, RetryPolicy
 from relay.logs import configure_logging, log
+from relay.operations.catalogue import DEFAULT_CATALOGUE, CatalogueError, catalogue_names
 from relay.pubsub.parking import PubSubParkingLot
 from relay.settings import Settings, load_settings
 from relay.svix.direct import DirectSvixSender
+from relay.svix.event_types import SvixEventTypes
 from relay.svix.listing import SvixReader
 from relay.svix.sdk import SdkSvixSender
 
@@ -42,7 +47,10 @@ def build_relay(
     *,
     sender: MessageSender | None = None,
     parking: ParkingLot | None = None,
+    event_types: EventTypeRegistry | None = None,
 ) -> Relay:
+    """`event_types`: where to create the types the catalogue lacks; by default the sender,
+    when it is one of ours (both speak to Svix's event-type API as well)."""
     if sender is None:
         kind = DirectSvixSender if settings.svix_client == "direct" else SdkSvixSender
         sender = kind(
@@ -65,12 +73,41 @@ def build_relay(
         max_in_flight=settings.max_in_flight,
         fixed_app_id=settings.svix_app_id,
         parking=parking,
+        channel_templates=parse_channel_templates(settings.channels or ""),
+        event_types=_unknown_event_types(settings, event_types or sender),
     )
+
+
+def _unknown_event_types(settings: Settings, registry: object) -> UnknownEventTypes | None:
+    if not settings.create_event_types or not isinstance(
+        registry, DirectSvixSender | SdkSvixSender
+    ):
+        return None
+    if not DEFAULT_CATALOGUE.exists():
+        # A deployment without the catalogue still runs: each event type is looked up once.
+        log.warning(
+            "no event catalogue at %s: each event type is checked in Svix", DEFAULT_CATALOGUE
+        )
+        return UnknownEventTypes(registry, catalogue=frozenset())
+    try:
+        catalogue = catalogue_names(DEFAULT_CATALOGUE)
+    except CatalogueError as exc:
+        raise SettingsError(f"the event catalogue cannot be read: {exc}") from None
+    return UnknownEventTypes(registry, catalogue=catalogue)
 
 
 def build_svix_reader(settings: Settings) -> SvixReader:
     """What the on-call's tools list and look up in Svix with."""
     return SvixReader(
+        token=settings.svix_auth_token.get_secret_value(),
+        server_url=settings.svix_server_url,
+        timeout_seconds=settings.svix_timeout_seconds,
+    )
+
+
+def build_event_type_store(settings: Settings) -> SvixEventTypes:
+    """What `event-types sync` reads and writes Svix's event types with (the svix SDK)."""
+    return SvixEventTypes(
         token=settings.svix_auth_token.get_secret_value(),
         server_url=settings.svix_server_url,
         timeout_seconds=settings.svix_timeout_seconds,
@@ -101,7 +138,7 @@ def application_from_environment() -> Application:
     application = Application(settings, build_relay(settings), build_authenticator(settings))
     log.log(
         logging.INFO,
-        "relay started: %s; %s; %s",
+        "relay started: %s; %s; %s; %s; %s",
         f"Svix application {settings.svix_app_id}"
         if settings.svix_app_id
         else "one Svix application per event project",
@@ -111,5 +148,9 @@ def application_from_environment() -> Application:
         f"checking push tokens for audience {settings.push_audience}"
         if settings.push_audience
         else "push authentication is left to the platform (RELAY_PUSH_AUDIENCE unset)",
+        f"channels {settings.channels}" if settings.channels else "no channels",
+        "creating the event types the catalogue lacks"
+        if settings.create_event_types
+        else "creating no event types (RELAY_CREATE_EVENT_TYPES=false)",
     )
     return application
