@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relay.core.channels import parse_channel_templates
@@ -48,6 +49,7 @@ def build_relay(
     sender: MessageSender | None = None,
     parking: ParkingLot | None = None,
     event_types: EventTypeRegistry | None = None,
+    catalogue: Path = DEFAULT_CATALOGUE,
 ) -> Relay:
     """`event_types`: where to create the types the catalogue lacks; by default the sender,
     when it is one of ours (both speak to Svix's event-type API as well)."""
@@ -74,23 +76,23 @@ def build_relay(
         fixed_app_id=settings.svix_app_id,
         parking=parking,
         channel_templates=parse_channel_templates(settings.channels or ""),
-        event_types=_unknown_event_types(settings, event_types or sender),
+        event_types=_unknown_event_types(settings, event_types or sender, catalogue),
     )
 
 
-def _unknown_event_types(settings: Settings, registry: object) -> UnknownEventTypes | None:
+def _unknown_event_types(
+    settings: Settings, registry: object, catalogue_path: Path
+) -> UnknownEventTypes | None:
     if not settings.create_event_types or not isinstance(
         registry, DirectSvixSender | SdkSvixSender
     ):
         return None
-    if not DEFAULT_CATALOGUE.exists():
+    if not catalogue_path.exists():
         # A deployment without the catalogue still runs: each event type is looked up once.
-        log.warning(
-            "no event catalogue at %s: each event type is checked in Svix", DEFAULT_CATALOGUE
-        )
+        log.warning("no event catalogue at %s: each event type is checked in Svix", catalogue_path)
         return UnknownEventTypes(registry, catalogue=frozenset())
     try:
-        catalogue = catalogue_names(DEFAULT_CATALOGUE)
+        catalogue = catalogue_names(catalogue_path)
     except CatalogueError as exc:
         raise SettingsError(f"the event catalogue cannot be read: {exc}") from None
     return UnknownEventTypes(registry, catalogue=catalogue)

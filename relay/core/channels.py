@@ -4,7 +4,10 @@ keeps every channel one Svix accepts.
 A template is literal text with `{dotted.path}` fields of the event as the customer sees it, for
 example `{data.object}:{data.id}` (`user:usr_123`) or `user:{data.user.id}`. Each template gives
 at most one channel; one whose field is missing, empty or not a string or integer gives none, so
-an event that lacks a field just gets fewer channels.
+an event that lacks a field just gets fewer channels. A channel that fits Svix's rules as it is
+stays as it is; any other keeps its start, with `_` for each character Svix refuses, and ends in
+`+` and a digest of the whole, so that two values never share a channel (an endpoint on one
+would get the other's events) and a megabyte-long value costs no more than a short one.
 
 Strategy: everything that can be checked is checked once, when the settings are read (at most
 ten templates, literal text of channel characters only), so that per event the only work is a few
@@ -18,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from relay.core.jsontext import utf8
+
 # Svix's rules for MessageIn.channels: at most 10, unique, each 1-128 of these characters.
 MAX_CHANNELS = 10
 MAX_CHANNEL_LENGTH = 128
@@ -25,9 +30,9 @@ CHANNEL_PATTERN = re.compile(r"[a-zA-Z0-9\-_.:+]+")
 _NOT_CHANNEL_CHARACTER = re.compile(r"[^a-zA-Z0-9\-_.:+]")
 _FIELD = re.compile(r"\{([^{}]*)\}")
 _PATH_PART = re.compile(r"[A-Za-z0-9_\-]+")
-# A value too long keeps its start and a digest of the whole, so that two long values that
-# share their first 111 characters still give two channels.
+# The digest that ends a channel whose text had to be changed to fit.
 _DIGEST_CHARACTERS = 16
+_KEPT_CHARACTERS = MAX_CHANNEL_LENGTH - _DIGEST_CHARACTERS - 1
 
 
 @dataclass(frozen=True)
@@ -38,15 +43,22 @@ class ChannelTemplate:
 
     def channel(self, payload: dict[str, Any]) -> str | None:
         pieces: list[str] = []
+        fits = True
         for part in self.parts:
             if isinstance(part, str):
-                pieces.append(part)
+                pieces.append(part)  # checked at start: channel characters only
                 continue
             value = _field(payload, part)
             if value is None:
                 return None
-            pieces.append(_NOT_CHANNEL_CHARACTER.sub("_", value))
-        return _bounded("".join(pieces))
+            # Length first: a long value is never scanned whole.
+            if len(value) > MAX_CHANNEL_LENGTH or not CHANNEL_PATTERN.fullmatch(value):
+                fits = False
+            pieces.append(value)
+        text = "".join(pieces)
+        if fits and len(text) <= MAX_CHANNEL_LENGTH:
+            return text
+        return _fitted(text)
 
 
 def parse_channel_templates(text: str) -> tuple[ChannelTemplate, ...]:
@@ -116,14 +128,18 @@ def _field(payload: dict[str, Any], path: tuple[str, ...]) -> str | None:
         if not isinstance(value, dict):
             return None
         value = value.get(key)
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool) or not isinstance(value, int):
         return None  # a bool, number with a fraction, object or list names no resource
-    text = str(value)
-    return text or None
+    try:
+        return str(value)
+    except ValueError:  # past Python's 4,300 digits: no resource is named so
+        return None
 
 
-def _bounded(channel: str) -> str:
-    if len(channel) <= MAX_CHANNEL_LENGTH:
-        return channel
-    digest = hashlib.sha256(channel.encode()).hexdigest()[:_DIGEST_CHARACTERS]
-    return f"{channel[: MAX_CHANNEL_LENGTH - _DIGEST_CHARACTERS - 1]}+{digest}"
+def _fitted(text: str) -> str:
+    """A channel Svix takes for text it would not: its start with `_` for each character Svix
+    refuses, then `+` and a digest of the whole text as it was."""
+    digest = hashlib.sha256(utf8(text)).hexdigest()[:_DIGEST_CHARACTERS]
+    return f"{_NOT_CHANNEL_CHARACTER.sub('_', text[:_KEPT_CHARACTERS])}+{digest}"

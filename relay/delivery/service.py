@@ -12,7 +12,6 @@ because past both windows a second create would make a second message.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -36,7 +35,8 @@ from relay.core.times import timestamp
 from relay.delivery import report
 from relay.delivery.event_types import UnknownEventTypes
 from relay.delivery.pacer import Pacer
-from relay.delivery.ports import MessageSender, ParkedEvent, ParkingLot
+from relay.delivery.poison import parked_event, unreadable
+from relay.delivery.ports import MessageSender, ParkingLot
 from relay.delivery.windows import may_be_old
 from relay.logs import fields, log
 
@@ -84,6 +84,8 @@ class Relay:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._event_types is not None:
+            self._event_types.wait_idle(5.0)  # no Svix call of ours outlives the relay
 
     def handle(
         self, batch: Batch, *, trace: str | None = None, looked_up: bool = False
@@ -91,7 +93,7 @@ class Relay:
         """Deliver every event of the batch, and say what became of each. `looked_up`: the
         caller has just looked every event up in Svix (replay), so none is looked up again."""
         if batch.unreadable is not None:
-            return self._unreadable(batch, trace)
+            return unreadable(batch, self._parking, trace)
         deadline = self._clock() + self._policy.time_budget
         published = timestamp(batch.source.publish_time) if batch.source else None
 
@@ -141,7 +143,7 @@ class Relay:
         took = self._clock() - started
         report.event_line(result, batch.source, trace, took=took, lags=lags)
         if taken and self._event_types is not None and result.event_type:
-            self._event_types.delivered(result.event_type)  # after the line: it costs it nothing
+            self._event_types.delivered(result.event_type)  # queued: it costs the answer nothing
         return result
 
     def _deliver(
@@ -197,10 +199,11 @@ class Relay:
                 report.retry_line(message, failure, attempts, pause, trace)
                 self._sleep(pause)
         except PermanentFailure as exc:
+            known = self._event_types
             permanent = self._permanent(
                 incoming,
                 batch,
-                exc.reason,
+                known.explained(message.event_type, exc) if known else exc.reason,
                 event_type=message.event_type,
                 app_id=message.app_id,
                 status=exc.status,
@@ -253,7 +256,7 @@ class Relay:
         outcome = Outcome.REJECTED
         if self._parking is not None:
             try:
-                self._parking.park(_parked(incoming, batch, reason))
+                self._parking.park(parked_event(incoming, batch, reason))
                 outcome = Outcome.PARKED
             except ParkingFailed as exc:
                 log.error("%s", exc, exc_info=True, extra=fields(event_id=incoming.event_id))
@@ -268,40 +271,3 @@ class Relay:
             attempts=attempts,
             status=status,
         )
-
-    def _unreadable(self, batch: Batch, trace: str | None) -> BatchResult:
-        """A Pub/Sub message no event can be read from: park it whole, or refuse it."""
-        reason = batch.unreadable or "unreadable message"
-        message_id = batch.source.message_id if batch.source else None
-        label = f"message {message_id}" if message_id else "request"
-        if self._parking is None:
-            report.message_line(
-                f"{label} rejected: {reason}", Outcome.REJECTED, batch.source, trace
-            )
-            return BatchResult(unreadable=reason)
-        try:
-            self._parking.park(
-                ParkedEvent(
-                    batch.data,
-                    reason,
-                    event_id=f"message:{message_id}",
-                    attributes=_source_attributes(batch),
-                )
-            )
-        except ParkingFailed as exc:
-            log.error("%s", exc, exc_info=True)
-            return BatchResult(unreadable=reason, parking_failed=str(exc))
-        report.message_line(f"{label} parked: {reason}", Outcome.PARKED, batch.source, trace)
-        return BatchResult(unreadable=reason, parked=True)
-
-
-def _parked(incoming: IncomingEvent, batch: Batch, reason: str) -> ParkedEvent:
-    alone = len(batch.events) == 1 and batch.data
-    data = batch.data if alone else json.dumps(incoming.raw).encode()
-    return ParkedEvent(
-        data, reason, event_id=incoming.event_id, attributes=_source_attributes(batch)
-    )
-
-
-def _source_attributes(batch: Batch) -> dict[str, str]:
-    return dict(batch.source.attributes) if batch.source else {}

@@ -9,6 +9,7 @@ on it. Strategy: only Svix's own error shapes blame the message; anything else a
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -26,6 +27,7 @@ from relay.core.errors import (
     ServiceRefused,
     TransientFailure,
 )
+from relay.delivery.event_types import archived_type_reason
 from relay.delivery.ports import EventTypeState
 
 # Statuses a later attempt may not meet, besides 5xx.
@@ -92,23 +94,40 @@ def failure_for(status: int, body: bytes, headers: Mapping[str, str]) -> NoRetur
     )
 
 
-ARCHIVED_ADVICE = (
-    "unarchive it, or set `archived = false` for it in catalogue/event-types.toml and run "
-    "`python -m relay event-types sync`"
-)
+# The words of a refusal about an archived event type: "archived" as a word of Svix's own text
+# (not part of a name such as `porting.archived`, `archived-media` or `archivedAt`), beside a
+# mention of the event type. Names Svix quotes back are the message's, not Svix's words.
+_ARCHIVED_WORD = re.compile(r"(?<![\w.:+\-])archived(?![\w:+\-]|\.\w)", re.IGNORECASE)
+_EVENT_TYPE_WORDS = re.compile(r"event[ _-]?type", re.IGNORECASE)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
 
 
 def _refusal(status: int, detail: str) -> str:
-    # Svix's words for an archived type are unconfirmed: any refusal that says "archived" is
-    # taken for one, so that the parked event says what to do about it.
-    if "archived" in detail.lower():
-        return (
-            f"Svix refused the message because its event type is archived ({status}: "
-            f"{detail}): {ARCHIVED_ADVICE}"
-        )
+    if says_event_type_archived(status, detail):
+        return archived_type_reason(f"{status}: {detail}")
     if status == 422:
         return f"Svix rejected the message as invalid (422): {detail}"
     return f"Svix rejected the message ({status}): {detail}"
+
+
+def says_event_type_archived(status: int, detail: str) -> bool:
+    """Whether a refusal (`read_error`'s line for it) says the message's event type is archived.
+
+    Svix's words for it are unconfirmed, so any wording will do that names the event type and
+    says "archived" of it: the error code (`event_type_archived`), or the text ("Event type 'x'
+    is archived", a 422 on `body.eventType`). Not a name that merely contains the word: for a
+    409 the answer decides whether a healthy event is parked or retried."""
+    code, text = ("", detail) if status == 422 else _code_and_text(detail)
+    about_event_type = _EVENT_TYPE_WORDS.search(code) or _EVENT_TYPE_WORDS.search(text)
+    if not about_event_type:
+        return False
+    return "archived" in code.lower() or bool(_ARCHIVED_WORD.search(_QUOTED.sub("", text)))
+
+
+def _code_and_text(detail: str) -> tuple[str, str]:
+    # read_error writes Svix's `{code, detail}` as "code: detail".
+    code, separator, text = detail.partition(": ")
+    return (code, text) if separator else ("", detail)
 
 
 def read_error(status: int, body: bytes) -> tuple[str, bool]:
@@ -143,7 +162,7 @@ def _validation_item(item: object) -> bool:
 def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) -> NoReturn:
     """A 409 whose message could not be found by its eventId: not a delivery, so a retry;
     unless the 409 was about an archived event type, which no retry can fix."""
-    if lookup_status == 404 and "archived" in conflict.lower():
+    if lookup_status == 404 and says_event_type_archived(409, conflict):
         raise PermanentFailure(_refusal(409, conflict), status=409)
     if lookup_status == 404:
         raise TransientFailure(

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from svix.api import EventTypeIn, MessageListOptions, Svix, SvixOptions
 
 from relay.bootstrap import build_relay
+from relay.core.errors import SettingsError
 from relay.core.outcomes import Outcome
 from relay.delivery.service import Relay
 from relay.pubsub.push import read_request
@@ -63,9 +65,20 @@ def event(n: int, event_type: str = NEW_TYPE, **changes: Any) -> dict[str, Any]:
     return {**USER, "id": f"evt_types_{n}", "type": event_type, **changes}
 
 
-def deliver(relay: Relay, *events: dict[str, Any]) -> list[Any]:
+def deliver(relay: Relay, *events: dict[str, Any], settle: bool = True) -> list[Any]:
+    """The results; with `settle`, once the types the events handed over are settled too (the
+    relay does that off the request, after answering)."""
     body = json.dumps(push_envelope(list(events))).encode()
-    return relay.handle(read_request(body, {}, max_events=100)).events
+    results = relay.handle(read_request(body, {}, max_events=1000)).events
+    if settle:
+        settled(relay)
+    return results
+
+
+def settled(relay: Relay) -> None:
+    unknown = relay._event_types
+    if unknown is not None:
+        assert unknown.wait_idle(10)
 
 
 def event_types(svix_api: Svix) -> dict[str, Any]:
@@ -185,3 +198,44 @@ def test_channels_are_off_by_default(make_service: Any, svix: Any):
     deliver(make_service(), USER)
     [stored] = svix.messages()
     assert not stored.get("channels")
+
+
+def test_channels_from_hostile_values_are_ones_svix_takes(make_service: Any, svix: Any):
+    templates = "u:{data.id},{data.object}:{data.id},n:{data.n},d:{data.deep.a.b.c},l:{data.long}"
+    relay = make_service(RELAY_CHANNELS=templates)
+    hostile = {
+        "id": "usr ä/1 😀",
+        "object": "u",  # gives "u:" + the id again: one channel, not two
+        "n": 12345678901234567890,
+        "deep": {"a": {"b": {"c": "x" * 5000}}},
+        "long": "é" * 100_000,
+    }
+    twin = {**hostile, "id": "usr_ä_1_😀"}  # the same once refused characters are replaced
+    results = deliver(relay, event(1, "user.updated", data=hostile), event(2, data=twin))
+    assert [r.outcome for r in results] == [Outcome.DELIVERED] * 2
+    by_id = {m["eventId"]: m["channels"] for m in svix.messages()}
+    first, second = by_id["evt_types_1"], by_id["evt_types_2"]
+    assert len(first) == 4  # "u:…" once
+    assert "n:12345678901234567890" in first
+    assert all(len(c) <= 128 for c in first)
+    assert first[0] != second[0]
+
+
+def test_without_its_catalogue_the_relay_still_starts_and_checks_each_type(
+    relay_env: dict[str, str], svix_api: Svix, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.WARNING, logger="relay"):
+        relay = build_relay(load_settings(relay_env), catalogue=tmp_path / "none.toml")
+    assert "no event catalogue at" in caplog.text
+    try:
+        deliver(relay, event(1, "user.created"))
+    finally:
+        relay.close()
+    assert set(event_types(svix_api)) == {"user.created"}  # not in a catalogue now
+
+
+def test_a_broken_catalogue_stops_the_start_naming_it(relay_env: dict[str, str], tmp_path: Path):
+    broken = tmp_path / "event-types.toml"
+    broken.write_text('["user.created"]\ngroup = "user"\n["user.created"]\n')
+    with pytest.raises(SettingsError, match="the event catalogue cannot be read"):
+        build_relay(load_settings(relay_env), catalogue=broken)

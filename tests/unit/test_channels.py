@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from relay.core.channels import (
@@ -51,9 +52,56 @@ def test_an_integer_is_written_as_digits():
     assert channels("n:{data.id}", {"data": {"id": 42}}) == ["n:42"]
 
 
-def test_characters_svix_refuses_are_replaced_and_the_same_channel_is_given_once():
-    got = channels("{data.id},{data.other}", {"data": {"id": "a b/ç", "other": "a_b__"}})
-    assert got == ["a_b__"]
+def test_the_same_channel_from_two_templates_is_given_once():
+    got = channels("{data.id},{data.other},r:{data.id}", {"data": {"id": "a", "other": "a"}})
+    assert got == ["a", "r:a"]
+
+
+def test_characters_svix_refuses_are_replaced_and_a_digest_keeps_the_value_apart():
+    # "a b/ç" must not share a channel with "a_b__": an endpoint on one would get the other's.
+    [refused] = channels("r:{data.id}", {"data": {"id": "a b/ç"}})
+    [plain] = channels("r:{data.id}", {"data": {"id": "a_b__"}})
+    assert plain == "r:a_b__"
+    assert refused.startswith("r:a_b__+") and SVIX_CHANNEL.match(refused)
+    assert refused != plain
+    [alone] = channels("{data.id}", {"data": {"id": "a b/ç"}})
+    both = channels("{data.id},{data.other}", {"data": {"id": "a b/ç", "other": "a_b__"}})
+    assert both == [alone, "a_b__"]
+
+
+def test_long_values_that_differ_only_in_refused_characters_keep_apart():
+    [a] = channels("r:{data.id}", {"data": {"id": "x" * 200 + "é"}})
+    [b] = channels("r:{data.id}", {"data": {"id": "x" * 200 + "ç"}})
+    assert len(a) == len(b) == MAX_CHANNEL_LENGTH
+    assert a != b
+
+
+@given(first=st.text(min_size=1), second=st.text(min_size=1))
+@example(first="a b", second="a_b")
+@example(first="ä", second="ö")
+@example(first="x" * 120 + "é", second="x" * 120 + "ç")
+def test_two_values_never_share_a_channel(first: str, second: str):
+    assume(first != second)
+    [a] = channels("user:{data.id}", {"data": {"id": first}})
+    [b] = channels("user:{data.id}", {"data": {"id": second}})
+    assert a != b
+
+
+def test_a_huge_value_costs_no_more_than_the_channel_it_gives():
+    # The payload may hold a megabyte in the field a template names (ten times over).
+    huge = {"data": {"id": "é" * (1 << 20)}}
+    templates = parse_channel_templates(",".join(f"c{i}:{{data.id}}" for i in range(MAX_CHANNELS)))
+    started = time.process_time()
+    got = channels_for(templates, huge)
+    took = time.process_time() - started
+    assert len(got) == MAX_CHANNELS
+    assert all(SVIX_CHANNEL.match(c) and len(c) == MAX_CHANNEL_LENGTH for c in got)
+    assert took < 0.3, f"{took:.2f} s of CPU for one event's channels"
+
+
+def test_an_integer_too_long_to_write_gives_no_channel():
+    # Past Python's 4,300 digits str() refuses; the mapping writes such payloads all the same.
+    assert channels("n:{data.id},t:{type}", {"type": "x", "data": {"id": 10**5000}}) == ["t:x"]
 
 
 def test_a_long_value_is_cut_to_svix_length_and_keeps_long_values_apart():

@@ -11,7 +11,11 @@ import pytest
 
 from relay.core.errors import PermanentFailure, RateLimited, TransientFailure
 from relay.core.messages import OutgoingMessage
-from relay.delivery.event_types import RETRY_AFTER_SECONDS, UnknownEventTypes
+from relay.delivery.event_types import (
+    MAX_CREATED_PER_INSTANCE,
+    RETRY_AFTER_SECONDS,
+    UnknownEventTypes,
+)
 from relay.delivery.pacer import Pacer
 from relay.delivery.ports import Accepted, EventTypeState
 from relay.delivery.service import Relay, RetryPolicy
@@ -67,7 +71,10 @@ def relay_for(
 
 
 def handle(relay: Relay, body: bytes) -> list[str]:
+    """The outcomes, once the types the events handed over are settled (off the request)."""
     result = relay.handle(read_request(body, {}, max_events=100))
+    unknown = relay._event_types
+    assert unknown is not None and unknown.wait_idle(5)
     return [r.outcome.value for r in result.events]
 
 
@@ -138,39 +145,114 @@ def test_a_failure_is_a_warning_that_costs_delivery_nothing_and_is_tried_again_l
 
 def test_an_event_svix_did_not_take_creates_no_type():
     registry = FakeEventTypeRegistry()
-    relay, _, _ = relay_for(registry, sender=Sender(PermanentFailure("refused", status=422)))
-    assert handle(relay, events("sim.activated")) == ["rejected"]
+    relay, _, _ = relay_for(registry, sender=Sender(TransientFailure("Svix answered 503")))
+    assert handle(relay, events("sim.activated")) == ["failed"]
     relay.close()
     assert registry.asked == []
 
 
-def test_many_threads_meeting_a_new_type_ask_svix_once():
-    class SlowRegistry(FakeEventTypeRegistry):
-        def __init__(self) -> None:
-            super().__init__()
-            self.entered = threading.Event()
-            self.release = threading.Event()
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_refusal_in_other_words_is_explained_when_svix_holds_the_type_archived(status: int):
+    registry = FakeEventTypeRegistry({"sim.activated": EventTypeState.ARCHIVED})
+    refusal = PermanentFailure(
+        f"Svix rejected the message ({status}): bad_request: nope", status=status
+    )
+    relay, _, _ = relay_for(registry, sender=Sender(refusal))
+    result = relay.handle(read_request(events("sim.activated"), {}, max_events=10))
+    relay.close()
+    [rejected] = result.events
+    assert rejected.reason is not None
+    assert rejected.reason.startswith("Svix refused the message because its event type is archived")
+    assert "bad_request: nope" in rejected.reason  # Svix's own words stay
+    assert "event-types sync" in rejected.reason
+    assert registry.created == []
 
-        def event_type_state(self, name: str) -> EventTypeState:
-            self.entered.set()
-            assert self.release.wait(5)
-            return super().event_type_state(name)
 
-    registry = SlowRegistry()
+@pytest.mark.parametrize(
+    ("state", "failure"),
+    [
+        (EventTypeState.ACTIVE, None),
+        (EventTypeState.MISSING, None),
+        (EventTypeState.ARCHIVED, TransientFailure("Svix answered 503")),
+    ],
+)
+def test_a_refusal_keeps_its_reason_when_the_type_is_not_archived_or_svix_cannot_tell(
+    state: EventTypeState, failure: Exception | None
+):
+    registry = FakeEventTypeRegistry({"sim.activated": state})
+    registry.failure = failure
+    refusal = PermanentFailure("Svix rejected the message (400): bad_request: nope", status=400)
+    relay, _, _ = relay_for(registry, sender=Sender(refusal))
+    result = relay.handle(read_request(events("sim.activated"), {}, max_events=10))
+    relay.close()
+    assert [r.reason for r in result.events] == [refusal.reason]
+
+
+def test_an_instance_creates_at_most_so_many_types(caplog: pytest.LogCaptureFixture):
+    registry = FakeEventTypeRegistry()
+    relay, _, _ = relay_for(registry)
+    names = [f"bug.usr_{n}" for n in range(MAX_CREATED_PER_INSTANCE + 5)]
+    with caplog.at_level(logging.WARNING, logger="relay"):
+        assert set(handle(relay, events(*names))) == {"delivered"}
+    relay.close()
+    assert len(registry.created) == MAX_CREATED_PER_INSTANCE
+    assert "is a producer putting ids into event types?" in caplog.text
+
+
+class HeldRegistry(FakeEventTypeRegistry):
+    """Svix's event types, whose look-ups wait until the test lets them answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def event_type_state(self, name: str) -> EventTypeState:
+        self.entered.set()
+        assert self.release.wait(5)
+        return super().event_type_state(name)
+
+
+def test_delivered_returns_before_svix_answers_and_the_type_is_settled_after():
+    registry = HeldRegistry()
     unknown = UnknownEventTypes(registry, catalogue=frozenset())
-    first = threading.Thread(target=unknown.delivered, args=("sim.activated",))
-    first.start()
-    assert registry.entered.wait(5)
-    # While the first is asking, the others go on at once instead of waiting.
-    others = [
-        threading.Thread(target=unknown.delivered, args=(name,)) for name in ["sim.activated"] * 16
-    ]
-    for thread in others:
-        thread.start()
-    for thread in others:
-        thread.join(5)
-        assert not thread.is_alive()
-    registry.release.set()
-    first.join(5)
-    assert registry.asked == ["sim.activated"]
-    assert len(registry.created) == 1
+    try:
+        unknown.delivered("sim.activated")  # returns while the look-up is held
+        assert registry.entered.wait(5)
+        assert not unknown.wait_idle(0)
+        assert registry.created == []
+    finally:
+        registry.release.set()
+    assert unknown.wait_idle(5)
+    assert [c[0] for c in registry.created] == ["sim.activated"]
+
+
+def test_many_threads_meeting_new_types_ask_svix_once_per_type():
+    registry = HeldRegistry()
+    unknown = UnknownEventTypes(registry, catalogue=frozenset({"user.created"}))
+    names = [f"sim.kind{n % 5}" for n in range(40)] + ["user.created"] * 8
+    # While the first look-up is held, every thread hands its type over and goes on at once.
+    threads = [threading.Thread(target=unknown.delivered, args=(name,)) for name in names]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(5)
+            assert not thread.is_alive()
+        assert registry.entered.wait(5)
+    finally:
+        registry.release.set()
+    assert unknown.wait_idle(5)
+    assert sorted(registry.asked) == [f"sim.kind{n}" for n in range(5)]
+    assert sorted(c[0] for c in registry.created) == registry.asked
+    for name in names:  # settled: never asked again
+        unknown.delivered(name)
+    assert unknown.wait_idle(5)
+    assert len(registry.asked) == 5
+
+
+def test_no_thread_is_left_running_once_the_types_are_settled():
+    unknown = UnknownEventTypes(FakeEventTypeRegistry(), catalogue=frozenset())
+    unknown.delivered("sim.activated")
+    assert unknown.wait_idle(5)
+    assert not [t for t in threading.enumerate() if t.name == "relay-event-types"]
