@@ -8,17 +8,25 @@ an example. It prints one line per type, then the counts:
 
 Exit status 0 when Svix is in sync or was brought in sync, 2 on any error (a bad catalogue or
 spec, Svix unreachable or refusing); a run stopped half-way is finished by running it again.
+Stdout is the diff alone; warnings and errors go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relay.bootstrap import build_event_type_store
-from relay.operations.catalogue import DEFAULT_CATALOGUE, CatalogueError, load_catalogue, load_spec
+from relay.operations.catalogue import (
+    DEFAULT_CATALOGUE,
+    CatalogueError,
+    can_check_schemas,
+    load_catalogue,
+    load_spec,
+)
 from relay.operations.event_types import Action, apply, plan, wanted_types
 
 if TYPE_CHECKING:
@@ -69,8 +77,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     catalogue = load_catalogue(args.catalogue)
-    spec = load_spec(_spec_path(args.spec))
-    wanted = wanted_types(catalogue, spec)
+    spec_path = _spec_path(args.spec)
+    spec = load_spec(spec_path)
+    if not can_check_schemas():
+        _warn("jsonschema is not installed (requirements-dev.txt): schemas and examples unchecked")
+    wanted = wanted_types(catalogue, spec, spec_path=spec_path)
     store = build_event_type_store(settings)
     try:
         sync_plan = plan(wanted, store.list_all())
@@ -78,6 +89,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for planned_type in planned:
             if planned_type.action is not Action.UNCHANGED or args.verbose:
                 print(planned_type.diff_line(), flush=True)
+            for field in planned_type.not_kept:
+                _warn(
+                    f"Svix did not keep the {field} of {planned_type.name} as sent: every sync "
+                    "will set it again"
+                )
     finally:
         store.close()
     print(sync_plan.summary())
@@ -86,6 +102,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif not sync_plan.changes:
         print("Svix is in sync with the catalogue")
     return 0
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
 def _spec_path(given: Path | None) -> Path:

@@ -2,14 +2,17 @@
 description, a group and an example each, kept in the repository (catalogue/event-types.toml and
 catalogue/examples/<event type>.json) and published by `python -m relay event-types sync`.
 
-Everything here is checked before anything reaches Svix: a name or group Svix would refuse, a
-missing description, a key nobody reads, an example of another type. Each error names the
-file, the event type and, where it can, the line.
+Everything here is checked before anything reaches Svix: a name, group or description Svix would
+refuse, a key nobody reads, an example of another type or that does not fit its schema, a schema
+that is no JSON Schema draft 7. Each error names the file, the event type and, where it can, the
+line.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay.core.jsontext import NotJson, decode_json
+from relay.core.jsontext import NotJson, decode_json, utf8
 
 # Beside main.py: the function's upload holds it, so the relay can read the names at start.
 DEFAULT_CATALOGUE = Path(__file__).resolve().parents[2] / "catalogue" / "event-types.toml"
@@ -28,6 +31,11 @@ SCHEMA_VERSION = "1"
 _SVIX_NAME = re.compile(r"[a-zA-Z0-9\-_.]+")
 SVIX_NAME_MAX = 256
 _KNOWN_KEYS = frozenset({"group", "description", "archived", "deprecated"})
+# Svix refuses these in a description (its server's validate_no_control_characters).
+_SVIX_REFUSED_CHARACTERS = re.compile(r"[\x00-\x08]")
+# Where each schema carries its fingerprint: a draft 7 keyword for maintainers, not readers.
+FINGERPRINT_KEY = "$comment"
+_FINGERPRINT_PREFIX = "event catalogue sha256:"
 
 
 class CatalogueError(ValueError):
@@ -116,7 +124,53 @@ def build_schemas(entry: CatalogueEntry, spec: Mapping[str, Any]) -> dict[str, A
             del data_schema["examples"]
     if entry.example is not None:
         schema["examples"] = [public_payload(copy.deepcopy(dict(entry.example)))]
+    else:
+        # The spec's own examples are events of some other type.
+        schema.pop("examples", None)
+    # Last, over everything else: Svix may give the schema back in another form than sent (a
+    # `$schema` added, an example moved), and the fingerprint still tells the sync it is ours.
+    schema.pop(FINGERPRINT_KEY, None)
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(utf8(canonical)).hexdigest()[:32]
+    schema[FINGERPRINT_KEY] = _FINGERPRINT_PREFIX + digest
     return {SCHEMA_VERSION: schema}
+
+
+def can_check_schemas() -> bool:
+    """Whether jsonschema is installed (requirements-dev.txt), which check_schema needs."""
+    try:
+        import jsonschema  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_schema(
+    entry: CatalogueEntry, schema: Mapping[str, Any], *, spec_path: Path, example_path: Path
+) -> None:
+    """Refuse a schema Svix would refuse (it builds each as a JSON Schema draft 7) and an example
+    that does not fit its own type's schema, which the App Portal would show all the same."""
+    from jsonschema import Draft7Validator, SchemaError
+    from jsonschema.exceptions import best_match
+
+    try:
+        Draft7Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise CatalogueError(
+            f"{spec_path}: the schema built for {entry.name} is not a JSON Schema draft 7, "
+            f"which Svix refuses ({_json_path(exc.path)}: {exc.message})"
+        ) from None
+    for example in schema.get("examples", []):
+        misfit = best_match(Draft7Validator(schema).iter_errors(example))
+        if misfit is not None:
+            raise CatalogueError(
+                f"{example_path}: the example of {entry.name} does not fit its schema "
+                f"({_json_path(misfit.absolute_path)}: {misfit.message})"
+            )
+
+
+def _json_path(parts: Any) -> str:
+    return ".".join(str(part) for part in parts) or "the top"
 
 
 def _read_tables(path: Path) -> dict[str, Any]:
@@ -142,11 +196,19 @@ def _read_tables(path: Path) -> dict[str, Any]:
 def _entry(
     path: Path, text: str, name: str, table: dict[str, Any], example: dict[str, Any] | None
 ) -> CatalogueEntry:
+    from relay.core.events import TYPE_PREFIX, event_type_name
+
     where = f'{path}{_line_of(text, name)}, ["{name}"]'
     if not _is_svix_name(name):
         raise CatalogueError(
             f"{where}: Svix refuses this event type name: it must be 1 to {SVIX_NAME_MAX} "
             "characters of letters, digits, '-', '_' and '.'"
+        )
+    if name.startswith(TYPE_PREFIX):
+        # Messages would never carry it: the relay strips the prefix from every event's type.
+        raise CatalogueError(
+            f'{where}: the relay sends this type as "{event_type_name(name)}"; list it without '
+            f"the {TYPE_PREFIX} prefix"
         )
     for key, value in table.items():
         if isinstance(value, dict):
@@ -170,6 +232,12 @@ def _entry(
         )
     if not description.strip():
         raise CatalogueError(f"{where}: description is empty")
+    refused = _SVIX_REFUSED_CHARACTERS.search(description)
+    if refused:
+        raise CatalogueError(
+            f"{where}: description holds the control character U+{ord(refused.group()):04X}, "
+            "which Svix refuses"
+        )
     group = table.get("group")
     if group is not None:
         if not isinstance(group, str):

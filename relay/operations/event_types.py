@@ -11,7 +11,13 @@ The rules:
   someone archived it on purpose, and Svix refuses new messages of it (`archived = false`
   unarchives it, `archived = true` keeps it archived and up to date);
 - a type only in Svix is never touched, only listed: the relay itself creates the types it
-  meets outside the catalogue.
+  meets outside the catalogue;
+- the plan is only as fresh as the listing: a create answered 409 (made meanwhile) becomes an
+  update, an update answered 404 (expunged meanwhile) a create.
+
+Schemas compare by the fingerprint each carries (catalogue.build_schemas) when they are not
+equal: Svix may give one back in another form than sent, and that must not be a change each run.
+A field Svix does not keep as sent is reported once written, for every run would set it again.
 """
 
 from __future__ import annotations
@@ -19,10 +25,19 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
-from relay.operations.catalogue import Catalogue, build_schemas
+from relay.core.errors import SvixEventTypeError
+from relay.operations.catalogue import (
+    EXAMPLES_FOLDER,
+    FINGERPRINT_KEY,
+    Catalogue,
+    build_schemas,
+    can_check_schemas,
+    check_schema,
+)
 from relay.svix.event_types import FIELDS, Field, SvixEventType
 
 
@@ -34,12 +49,14 @@ class EventTypeStore(Protocol):
         """Every event type, archived ones included, with schemas."""
         ...
 
-    def create(self, wanted: SvixEventType) -> bool:
-        """Create it; False when a type of that name exists already (made since the listing)."""
+    def create(self, wanted: SvixEventType) -> SvixEventType | None:
+        """Create it; the type as Svix then holds it, or None when a type of that name exists
+        already (made since the listing)."""
         ...
 
-    def update(self, name: str, changes: Mapping[Field, object]) -> None:
-        """Change the given fields only; the others (feature flags too) stay as they are."""
+    def update(self, name: str, changes: Mapping[Field, object]) -> SvixEventType | None:
+        """Change the given fields only; the others (feature flags too) stay as they are. The
+        type as Svix then holds it, or None when Svix has none of that name (expunged)."""
         ...
 
 
@@ -57,6 +74,8 @@ class PlannedType:
     action: Action
     wanted: SvixEventType | None = None  # for CREATE and UPDATE
     changed: tuple[Field, ...] = ()  # for UPDATE
+    # Once applied: the fields written that Svix's answer does not hold as sent.
+    not_kept: tuple[Field, ...] = ()
 
     def diff_line(self) -> str:
         """How the sync prints this type: the same line for a dry run and a real one."""
@@ -89,19 +108,30 @@ class Plan:
         return "event types: " + ", ".join(f"{counts[action]} {action.value}" for action in Action)
 
 
-def wanted_types(catalogue: Catalogue, spec: Mapping[str, Any]) -> list[SvixEventType]:
-    """What the catalogue asks of Svix, schemas built from the Gigs event spec."""
-    return [
-        SvixEventType(
-            name=entry.name,
-            description=entry.description,
-            group=entry.group,
-            deprecated=entry.deprecated,
-            archived=entry.archived,
-            schemas=build_schemas(entry, spec),
+def wanted_types(
+    catalogue: Catalogue, spec: Mapping[str, Any], *, spec_path: Path
+) -> list[SvixEventType]:
+    """What the catalogue asks of Svix, schemas built from the Gigs event spec (read from
+    `spec_path`) and checked, where jsonschema is installed (can_check_schemas)."""
+    checked = can_check_schemas()
+    wanted: list[SvixEventType] = []
+    for entry in catalogue.entries:
+        schemas = build_schemas(entry, spec)
+        if checked:
+            example_path = catalogue.path.parent / EXAMPLES_FOLDER / f"{entry.name}.json"
+            for schema in schemas.values():
+                check_schema(entry, schema, spec_path=spec_path, example_path=example_path)
+        wanted.append(
+            SvixEventType(
+                name=entry.name,
+                description=entry.description,
+                group=entry.group,
+                deprecated=entry.deprecated,
+                archived=entry.archived,
+                schemas=schemas,
+            )
         )
-        for entry in catalogue.entries
-    ]
+    return wanted
 
 
 def plan(wanted: Iterable[SvixEventType], current: Iterable[SvixEventType]) -> Plan:
@@ -118,7 +148,7 @@ def plan(wanted: Iterable[SvixEventType], current: Iterable[SvixEventType]) -> P
         elif have.archived and want.archived is None:
             planned.append(PlannedType(name, Action.KEPT_ARCHIVED))
         else:
-            changed = tuple(f for f in _managed(want) if _differs(want.value(f), have.value(f)))
+            changed = tuple(f for f in _managed(want) if _differs(f, want.value(f), have.value(f)))
             action = Action.UPDATE if changed else Action.UNCHANGED
             planned.append(PlannedType(name, action, want, changed))
     return Plan(tuple(planned))
@@ -129,16 +159,49 @@ def apply(sync_plan: Plan, store: EventTypeStore) -> Iterator[PlannedType]:
     that the caller can report as it goes and a failure stops with what is done known."""
     for planned in sync_plan.types:
         if planned.action is Action.CREATE:
-            assert planned.wanted is not None
-            if not store.create(planned.wanted):
-                # Made since the listing (an instance with an older catalogue creates the types
-                # it meets, bare): make it the catalogue's. Archived state as the catalogue says.
-                wanted = planned.wanted
-                store.update(planned.name, {f: wanted.value(f) for f in _managed(wanted)})
+            yield _create(planned, store)
         elif planned.action is Action.UPDATE:
-            assert planned.wanted is not None
-            store.update(planned.name, {f: planned.wanted.value(f) for f in planned.changed})
-        yield planned
+            yield _update(planned, store)
+        else:
+            yield planned
+
+
+def _create(planned: PlannedType, store: EventTypeStore) -> PlannedType:
+    wanted = planned.wanted
+    assert wanted is not None
+    sent = _managed(wanted)
+    answer = store.create(wanted)
+    if answer is None:
+        # Made since the listing (an instance with an older catalogue creates the types it
+        # meets, bare): make it the catalogue's. Archived state as the catalogue says.
+        answer = store.update(planned.name, {f: wanted.value(f) for f in sent})
+        if answer is None:
+            raise SvixEventTypeError(
+                f"event type {planned.name} came and went in Svix during the sync: run it again"
+            )
+    return replace(planned, not_kept=_not_kept(wanted, answer, sent))
+
+
+def _update(planned: PlannedType, store: EventTypeStore) -> PlannedType:
+    wanted = planned.wanted
+    assert wanted is not None
+    answer = store.update(planned.name, {f: wanted.value(f) for f in planned.changed})
+    if answer is None:
+        # Expunged since the listing: the catalogue still lists it, so Svix now lacks it.
+        return _create(replace(planned, action=Action.CREATE, changed=()), store)
+    return replace(planned, not_kept=_not_kept(wanted, answer, planned.changed))
+
+
+def _not_kept(
+    wanted: SvixEventType, answer: SvixEventType, sent: Iterable[Field]
+) -> tuple[Field, ...]:
+    return tuple(
+        f
+        for f in sent
+        # A write's answer may leave the schemas out; that says nothing of what Svix keeps.
+        if not (f == "schemas" and answer.schemas is None)
+        and _differs(f, wanted.value(f), answer.value(f))
+    )
 
 
 def _managed(wanted: SvixEventType) -> tuple[Field, ...]:
@@ -146,6 +209,21 @@ def _managed(wanted: SvixEventType) -> tuple[Field, ...]:
     return FIELDS if wanted.archived is not None else tuple(f for f in FIELDS if f != "archived")
 
 
-def _differs(wanted: object, held: object) -> bool:
-    # Svix gives the schemas back as JSON; equal JSON is no change, whatever the key order.
-    return wanted != held
+def _differs(field: Field, wanted: object, held: object) -> bool:
+    # Equal JSON is no change, whatever the key order.
+    if wanted == held:
+        return False
+    if field == "schemas" and isinstance(wanted, Mapping) and isinstance(held, Mapping):
+        # Another form of the schemas sent (a `$schema` added, an example moved) is no change
+        # either: each version still carries the fingerprint of the one built.
+        return wanted.keys() != held.keys() or not all(
+            _same_fingerprint(wanted[version], held[version]) for version in wanted
+        )
+    return True
+
+
+def _same_fingerprint(wanted: object, held: object) -> bool:
+    if not isinstance(wanted, Mapping) or not isinstance(held, Mapping):
+        return False
+    fingerprint = wanted.get(FINGERPRINT_KEY)
+    return isinstance(fingerprint, str) and held.get(FINGERPRINT_KEY) == fingerprint

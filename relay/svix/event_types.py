@@ -6,6 +6,8 @@ and hides the answer's headers; so a response hook keeps the last 429's Retry-Af
 is tried again a few times, after Retry-After or an exponential backoff. No library in
 requirements.txt retries a call by an answer's header (tenacity was taken out, NOTES.md §8;
 httpx's transport retries only failed connects), and a sync makes a few dozen calls at most.
+A Retry-After longer than the sync would wait stops it at once: asking sooner only meets the
+limit again.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ _SDK_FIELDS: dict[Field, str] = {
 
 # 429s in a row before giving up, and the waits between: about 8 s in all without Retry-After.
 RATE_LIMIT_DELAYS = (0.5, 1.0, 2.0, 4.0)
-# Retry-After is taken within these bounds: 0 would only meet the limit again at once.
+# Retry-After is waited at least the floor (0 would only meet the limit again at once); one
+# longer than the cap stops the sync, which an on-call would rather rerun than watch wait.
 RETRY_AFTER_FLOOR_SECONDS = 0.1
 RETRY_AFTER_CAP_SECONDS = 30.0
 _T = TypeVar("_T")
@@ -87,7 +90,12 @@ class SvixEventTypes:
             options = EventTypeListOptions(
                 limit=250, iterator=iterator, include_archived=True, with_content=True
             )
-            page = self._call("list the event types", partial(self._svix.event_type.list, options))
+            try:
+                page = self._call(
+                    "list the event types", partial(self._svix.event_type.list, options)
+                )
+            except _Answered as answered:
+                raise answered.refusal() from None
             found += [_from_sdk(out) for out in page.data]
             if page.done or not page.iterator:
                 return found
@@ -96,8 +104,8 @@ class SvixEventTypes:
             seen.add(page.iterator)
             iterator = page.iterator
 
-    def create(self, wanted: SvixEventType) -> bool:
-        """Create it; False when a type of that name exists (409)."""
+    def create(self, wanted: SvixEventType) -> SvixEventType | None:
+        """Create it, and return it as Svix holds it; None when a type of that name exists (409)."""
         from svix.api import EventTypeIn
 
         fields: dict[str, Any] = {
@@ -112,26 +120,28 @@ class SvixEventTypes:
         if wanted.archived is not None:
             fields["archived"] = wanted.archived
         body = EventTypeIn(**fields)
+        what = f"create event type {wanted.name}"
         try:
-            self._call(
-                f"create event type {wanted.name}", partial(self._svix.event_type.create, body)
-            )
-        except _Conflict:
-            return False
-        return True
+            return _from_sdk(self._call(what, partial(self._svix.event_type.create, body)))
+        except _Answered as answered:
+            if answered.status == 409:
+                return None
+            raise answered.refusal() from None
 
-    def update(self, name: str, changes: Mapping[Field, object]) -> None:
-        """PATCH the given fields only: feature flags and whatever else stays as it is."""
+    def update(self, name: str, changes: Mapping[Field, object]) -> SvixEventType | None:
+        """PATCH the given fields only: feature flags and whatever else stays as it is. Returns
+        the type as Svix holds it then; None when Svix has no such type (404: expunged)."""
         from svix.api import EventTypePatch
 
         # Only the fields given count as set, so only they are sent (and a None group clears it).
         patch = EventTypePatch.model_validate({_SDK_FIELDS[f]: v for f, v in changes.items()})
+        what = f"update event type {name}"
         try:
-            self._call(
-                f"update event type {name}", partial(self._svix.event_type.patch, name, patch)
-            )
-        except _Conflict:
-            raise SvixEventTypeError(f"Svix answered 409 to updating event type {name}") from None
+            return _from_sdk(self._call(what, partial(self._svix.event_type.patch, name, patch)))
+        except _Answered as answered:
+            if answered.status == 404:
+                return None
+            raise answered.refusal() from None
 
     def _call(self, what: str, call: Callable[[], _T]) -> _T:
         from svix.exceptions import HttpError, HTTPValidationError
@@ -141,14 +151,12 @@ class SvixEventTypes:
             try:
                 return call()
             except HttpError as exc:
-                if exc.status_code == 409:
-                    raise _Conflict(what) from None
+                if exc.status_code in (404, 409):
+                    raise _Answered(what, exc) from None
                 if exc.status_code == 429 and attempt < len(RATE_LIMIT_DELAYS):
                     time.sleep(self._wait(attempt))
                     continue
-                raise SvixEventTypeError(
-                    f"Svix refused to {what} ({exc.status_code}): {exc.code}: {exc.detail}"
-                ) from None
+                raise _refusal(what, exc) from None
             except HTTPValidationError as exc:
                 raise SvixEventTypeError(
                     f"Svix refused to {what} as invalid (422): {_validation_detail(exc)}"
@@ -161,7 +169,12 @@ class SvixEventTypes:
 
     def _wait(self, attempt: int) -> float:
         if self._retry_after is not None:
-            return min(max(self._retry_after, RETRY_AFTER_FLOOR_SECONDS), RETRY_AFTER_CAP_SECONDS)
+            if self._retry_after > RETRY_AFTER_CAP_SECONDS:
+                raise SvixEventTypeError(
+                    f"Svix rate-limited the sync and asks to wait {self._retry_after:.0f} s "
+                    "before the next call: run the sync again after that"
+                )
+            return max(self._retry_after, RETRY_AFTER_FLOOR_SECONDS)
         # Jitter, so that two syncs started together do not meet the limit together again.
         return RATE_LIMIT_DELAYS[attempt] * random.uniform(0.8, 1.2)
 
@@ -170,8 +183,23 @@ class SvixEventTypes:
             self._retry_after = retry_after_seconds(response.headers.get("retry-after"))
 
 
-class _Conflict(Exception):
-    """409 from Svix: for a create, the type exists."""
+class _Answered(Exception):
+    """404 or 409 from Svix: what it means depends on the call (for a create, 409 is "it
+    exists"; for an update, 404 is "it is gone")."""
+
+    def __init__(self, what: str, exc: Any) -> None:
+        super().__init__(what)
+        self.status: int = exc.status_code
+        self._refusal = _refusal(what, exc)
+
+    def refusal(self) -> SvixEventTypeError:
+        return self._refusal
+
+
+def _refusal(what: str, exc: Any) -> SvixEventTypeError:
+    return SvixEventTypeError(
+        f"Svix refused to {what} ({exc.status_code}): {exc.code}: {exc.detail}"
+    )
 
 
 def _from_sdk(out: EventTypeOut) -> SvixEventType:

@@ -3,50 +3,32 @@ Svix emulator, reading the repository's catalogue (or a copy of it, edited)."""
 
 from __future__ import annotations
 
-import http.client
-import json
-import shutil
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
 from svix import Svix, SvixOptions
-from svix.api import EventTypeIn
+from svix.api import EventTypeDeleteOptions, EventTypeIn
 
-from relay.operations.catalogue import catalogue_names
-from tests.support import ROOT, SHARED, run_python
-
-CATALOGUE_NAMES = sorted(catalogue_names())
-# A spec of our own, shaped like the Gigs event spec, so that these tests run without ../shared.
-SMALL_SPEC = {
-    "type": "object",
-    "title": "event",
-    "properties": {
-        "object": {"type": "string", "const": "event"},
-        "id": {"type": "string"},
-        "data": {"type": "object"},
-        "type": {"type": "string"},
-    },
-    "required": ["object", "id", "data", "type"],
-}
+from tests.support import SHARED, run_python
+from tests.support.event_types_sync import (
+    CATALOGUE_NAMES,
+    copy_catalogue,
+    created_lines,
+    held,
+    summary,
+    sync,
+    write_spec,
+)
+from tests.support.svix_proxy import SvixProxy, rate_limited
 
 
 @pytest.fixture
-def spec(tmp_path: Path) -> Path:
-    path = tmp_path / "spec.json"
-    path.write_text(json.dumps(SMALL_SPEC))
-    return path
-
-
-@pytest.fixture
-def env(relay_env: dict[str, str], spec: Path) -> dict[str, str]:
-    return {**relay_env, "RELAY_EVENT_SPEC": str(spec)}
+def env(relay_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return {**relay_env, "RELAY_EVENT_SPEC": str(write_spec(tmp_path))}
 
 
 @pytest.fixture
@@ -59,22 +41,7 @@ def sdk(svix: Any) -> Iterator[Svix]:
 
 @pytest.fixture
 def catalogue_copy(tmp_path: Path) -> Path:
-    """The repository's catalogue and examples, copied to be edited."""
-    shutil.copytree(ROOT / "catalogue", tmp_path / "catalogue")
-    return tmp_path / "catalogue" / "event-types.toml"
-
-
-def sync(env: dict[str, str], *args: str) -> tuple[int, list[str], str]:
-    done = run_python(["-m", "relay", "event-types", "sync", *args], env)
-    return done.returncode, done.stdout.splitlines(), done.stderr
-
-
-def created_lines(names: list[str]) -> list[str]:
-    return [f"+ {name}  created" for name in names]
-
-
-def held(svix: Any) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for t in svix.event_types()}
+    return copy_catalogue(tmp_path)
 
 
 def test_a_first_sync_creates_every_type_of_the_catalogue(svix: Any, env: dict[str, str]) -> None:
@@ -199,6 +166,44 @@ def test_a_dry_run_changes_nothing_and_prints_the_same_diff(svix: Any, env: dict
     assert len(held(svix)) == len(CATALOGUE_NAMES)
 
 
+def test_a_dry_run_prints_the_lines_the_real_run_then_prints(
+    svix: Any, env: dict[str, str], sdk: Svix, catalogue_copy: Path
+) -> None:
+    catalogue = ("--catalogue", str(catalogue_copy))
+    assert sync(env, *catalogue)[0] == 0
+    sdk.event_type.delete("addon.created", EventTypeDeleteOptions(expunge=True))
+    sdk.event_type.delete("user.deleted")  # archived by hand
+    sdk.event_type.create(EventTypeIn(name="sim.swapped", description="Created by the relay."))
+    text = catalogue_copy.read_text()
+    catalogue_copy.write_text(text.replace("A user's details changed", "A user changed"))
+    status, dry, err = sync(env, "--dry-run", *catalogue)
+    assert status == 0 and err == ""
+    assert dry == [
+        "+ addon.created  created",
+        "? sim.swapped  only in Svix: left alone",
+        "! user.deleted  archived in Svix, kept archived",
+        "~ user.updated  description, schemas",
+        "event types: 1 created, 1 updated, 14 unchanged, 1 kept archived, 1 only in Svix",
+        "dry run: nothing was changed in Svix",
+    ]
+    status, real, err = sync(env, *catalogue)
+    assert status == 0 and err == ""  # stdout is the diff alone
+    assert real == dry[:-1]
+    assert sync(env, *catalogue)[1][-1] == "Svix is in sync with the catalogue"
+
+
+def test_the_token_is_never_printed(svix: Any, env: dict[str, str]) -> None:
+    for token, status in ((svix.token, 0), ("testsk_not_the_emulators_token", 2)):
+        for dry_run in ([], ["--dry-run"]):
+            done = run_python(
+                ["-m", "relay", "--verbose", "event-types", "sync", *dry_run],
+                {**env, "SVIX_AUTH_TOKEN": token},
+            )
+            assert done.returncode == status, done.stderr
+            assert token not in done.stdout + done.stderr
+    assert "(401)" in done.stderr
+
+
 def test_a_bad_catalogue_exits_2_naming_the_line_and_type_and_changes_nothing(
     svix: Any, env: dict[str, str], catalogue_copy: Path
 ) -> None:
@@ -245,89 +250,28 @@ def test_svix_down_exits_2(env: dict[str, str]) -> None:
 
 
 def test_rate_limits_are_waited_out(svix: Any, env: dict[str, str]) -> None:
-    with RateLimitedProxy(svix.url, refusals=3, retry_after="0") as proxy:
+    with SvixProxy(svix.url, refuse=rate_limited(3, "0")) as proxy:
         status, out, err = sync({**env, "SVIX_SERVER_URL": proxy.url})
     assert status == 0, err
     assert out == [
         *created_lines(CATALOGUE_NAMES),
-        f"event types: {len(CATALOGUE_NAMES)} created, 0 updated, 0 unchanged, 0 kept archived, "
-        "0 only in Svix",
+        summary(created=len(CATALOGUE_NAMES)),
     ]
     assert proxy.refused == 3
     assert sorted(held(svix)) == CATALOGUE_NAMES
 
 
 def test_rate_limits_without_retry_after_back_off(svix: Any, env: dict[str, str]) -> None:
-    with RateLimitedProxy(svix.url, refusals=1, retry_after=None) as proxy:
+    with SvixProxy(svix.url, refuse=rate_limited(1, None)) as proxy:
         status, _, err = sync({**env, "SVIX_SERVER_URL": proxy.url})
     assert status == 0, err
     assert proxy.refused == 1
 
 
 def test_a_rate_limit_that_lasts_exits_2(svix: Any, env: dict[str, str]) -> None:
-    with RateLimitedProxy(svix.url, refusals=100, retry_after="0") as proxy:
+    with SvixProxy(svix.url, refuse=rate_limited(100, "0")) as proxy:
         status, out, err = sync({**env, "SVIX_SERVER_URL": proxy.url})
     assert status == 2 and out == []
     assert "error: Svix refused to list the event types (429)" in err
     assert proxy.refused == 5  # the first try and four more
     assert held(svix) == {}
-
-
-class RateLimitedProxy:
-    """A proxy in front of the emulator that answers the first `refusals` API calls with 429
-    (with `Retry-After` when given) and passes every later one through."""
-
-    def __init__(self, upstream: str, *, refusals: int, retry_after: str | None) -> None:
-        target = urlsplit(upstream)
-        host, port = target.hostname or "127.0.0.1", target.port or 80
-        self.refused = 0
-        proxy = self
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else None
-                with lock:
-                    refuse = proxy.refused < refusals
-                    proxy.refused += refuse
-                headers: dict[str, str] = {}
-                if refuse:
-                    status, answer = 429, b'{"code":"rate_limit","detail":"Too many requests"}'
-                    if retry_after is not None:
-                        headers["retry-after"] = retry_after
-                else:
-                    upstream_connection = http.client.HTTPConnection(host, port, timeout=10)
-                    forwarded = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    upstream_connection.request(self.command, self.path, body, forwarded)
-                    response = upstream_connection.getresponse()
-                    status, answer = response.status, response.read()
-                    upstream_connection.close()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(answer)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> RateLimitedProxy:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)

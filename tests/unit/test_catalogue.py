@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +170,39 @@ def test_a_type_without_an_example_gets_no_example_of_another_resource() -> None
     assert schema["properties"]["type"]["const"] == "payment.failed"
 
 
+def test_a_spec_example_of_another_type_never_reaches_a_type_without_one() -> None:
+    spec = {**copy.deepcopy(SMALL_SPEC), "examples": [json.loads(example_event("user.updated"))]}
+    entry = CatalogueEntry("payment.failed", "A payment failed.", "payment", None, False)
+    assert "examples" not in build_schemas(entry, spec)["1"]
+    with_example = replace(entry, example=json.loads(example_event("payment.failed")))
+    assert build_schemas(with_example, spec)["1"]["examples"][0]["type"] == "payment.failed"
+
+
+def test_the_schema_carries_a_fingerprint_of_itself() -> None:
+    # Svix may give a schema back in another form; the fingerprint is how the sync knows it.
+    entry = CatalogueEntry("user.created", "A user was created.", "user", None, False)
+    schema = build_schemas(entry, SMALL_SPEC)["1"]
+    fingerprint = schema["$comment"]
+    assert re.fullmatch(r"event catalogue sha256:[0-9a-f]{32}", fingerprint)
+    assert build_schemas(entry, copy.deepcopy(SMALL_SPEC))["1"]["$comment"] == fingerprint
+    edited = replace(entry, description="A user was created, again.")
+    assert build_schemas(edited, SMALL_SPEC)["1"]["$comment"] != fingerprint
+    spec_with_comment = {**SMALL_SPEC, "$comment": "the spec's own note"}
+    assert build_schemas(entry, spec_with_comment)["1"]["$comment"] == fingerprint
+    jsonschema.Draft7Validator.check_schema(schema)
+
+
+def test_odd_but_valid_toml_loads(tmp_path: Path) -> None:
+    text = (
+        '"user.created".group = "user"\n'
+        '"user.created".description = "Ein Nutzer wurde angelegt ✓ (ユーザー)."\n'
+        f'[\'user.deleted\']\ndescription = """\n{"x" * 10_000}\n"""\n'
+    )
+    created, deleted = load_catalogue(write_catalogue(tmp_path, text)).entries
+    assert created.description == "Ein Nutzer wurde angelegt ✓ (ユーザー)."
+    assert deleted.description == "x" * 10_000
+
+
 def test_a_catalogue_of_our_own_loads_with_its_examples(tmp_path: Path) -> None:
     text = (
         USER_CREATED
@@ -271,6 +306,23 @@ BAD_CATALOGUES = [
         '["user.created"\ndescription = "x"\n',
         r"event-types\.toml: not valid TOML: .*line 1",
         id="not-toml",
+    ),
+    pytest.param(
+        '["usér.created"]\ndescription = "x"\n',
+        r'line 1, \["usér.created"\]: Svix refuses this event type name',
+        id="name-not-ascii",
+    ),
+    pytest.param(
+        '["com.gigs.user.created"]\ndescription = "x"\n',
+        r'\["com.gigs.user.created"\]: the relay sends this type as "user.created"; list it '
+        r"without the com.gigs. prefix",
+        id="name-with-the-gigs-prefix",
+    ),
+    pytest.param(
+        '["user.created"]\ndescription = "A user\\u0007 was created."\n',
+        r'\["user.created"\]: description holds the control character U\+0007, which Svix '
+        r"refuses",
+        id="description-with-a-control-character",
     ),
 ]
 

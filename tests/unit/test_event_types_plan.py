@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from relay.core.errors import SvixEventTypeError
-from relay.operations.catalogue import Catalogue, CatalogueEntry
+from relay.operations.catalogue import Catalogue, CatalogueEntry, CatalogueError
 from relay.operations.event_types import Action, apply, plan, wanted_types
 from relay.svix.event_types import Field, SvixEventType
 
@@ -36,29 +37,40 @@ def held(name: str = "user.created", **changes: Any) -> SvixEventType:
 class FakeStore:
     """Svix's event types in memory; records every call that would change something."""
 
-    def __init__(self, types: list[SvixEventType], *, fail_on: str | None = None) -> None:
+    def __init__(
+        self, types: list[SvixEventType], *, fail_on: str | None = None, keeps_groups: bool = True
+    ) -> None:
         self.types = {t.name: t for t in types}
         self.created: list[SvixEventType] = []
         self.updated: list[tuple[str, dict[Field, object]]] = []
         self.appears_meanwhile: SvixEventType | None = None
+        self.vanishes_meanwhile: str | None = None
         self.fail_on = fail_on
+        self.keeps_groups = keeps_groups  # False: as a Svix without groups
 
     def list_all(self) -> list[SvixEventType]:
         return list(self.types.values())
 
-    def create(self, type_in: SvixEventType) -> bool:
+    def create(self, type_in: SvixEventType) -> SvixEventType | None:
         if type_in.name == self.fail_on:
             raise SvixEventTypeError(f"Svix refused to create event type {type_in.name} (500)")
         if self.appears_meanwhile is not None and self.appears_meanwhile.name == type_in.name:
             self.types[type_in.name] = self.appears_meanwhile
-            return False
+            return None
         self.created.append(type_in)
-        self.types[type_in.name] = replace(type_in, archived=bool(type_in.archived))
-        return True
+        self.types[type_in.name] = self._kept(replace(type_in, archived=bool(type_in.archived)))
+        return self.types[type_in.name]
 
-    def update(self, name: str, changes: Mapping[Field, object]) -> None:
+    def update(self, name: str, changes: Mapping[Field, object]) -> SvixEventType | None:
         self.updated.append((name, dict(changes)))
-        self.types[name] = replace(self.types[name], **changes)  # type: ignore[arg-type]
+        if name == self.vanishes_meanwhile:
+            del self.types[name]
+            return None
+        self.types[name] = self._kept(replace(self.types[name], **changes))  # type: ignore[arg-type]
+        return self.types[name]
+
+    def _kept(self, event_type: SvixEventType) -> SvixEventType:
+        return event_type if self.keeps_groups else replace(event_type, group=None)
 
 
 def sync(store: FakeStore, *types: SvixEventType) -> list[str]:
@@ -195,7 +207,64 @@ def test_wanted_types_carry_the_catalogues_archived_word_and_schemas() -> None:
         CatalogueEntry("user.created", "A user was created.", "user", None, False),
         CatalogueEntry("user.deleted", "A user was deleted.", "user", False, True),
     )
-    first, second = wanted_types(Catalogue(path=None, entries=entries), spec)  # type: ignore[arg-type]
+    catalogue = Catalogue(Path("catalogue/event-types.toml"), entries)
+    first, second = wanted_types(catalogue, spec, spec_path=Path("spec.json"))
     assert (first.archived, second.archived, second.deprecated) == (None, False, True)
     assert first.schemas is not None
     assert first.schemas["1"]["properties"]["type"]["const"] == "user.created"
+
+
+def fingerprinted(schema: dict[str, Any], fingerprint: str) -> dict[str, Any]:
+    return {"1": {**schema, "$comment": fingerprint}}
+
+
+def test_schemas_svix_gives_back_in_another_form_are_no_change() -> None:
+    sent = fingerprinted({"type": "object", "examples": [{"id": "evt_1"}]}, "fp-1")
+    reshaped = fingerprinted({"$schema": "draft-07", "type": "object", "example": {}}, "fp-1")
+    store = FakeStore([held(schemas=reshaped)])
+    assert sync(store, wanted(schemas=sent)) == ["= user.created"]
+    assert store.updated == []
+
+
+def test_schemas_with_another_fingerprint_are_updated() -> None:
+    store = FakeStore([held(schemas=fingerprinted({"type": "object"}, "fp-0"))])
+    sent = fingerprinted({"type": "object"}, "fp-1")
+    assert sync(store, wanted(schemas=sent)) == ["~ user.created  schemas"]
+    # Without any fingerprint in Svix's copy, only equal schemas are no change.
+    store = FakeStore([held(schemas={"1": {"type": "object"}})])
+    assert sync(store, wanted(schemas=sent)) == ["~ user.created  schemas"]
+
+
+def test_a_type_gone_from_svix_before_its_update_is_created() -> None:
+    store = FakeStore([held(description="Old words."), held("user.deleted", description="Old.")])
+    sync_plan = plan([wanted(), wanted("user.deleted")], store.list_all())
+    store.vanishes_meanwhile = "user.created"
+    done = list(apply(sync_plan, store))
+    assert [t.diff_line() for t in done] == [
+        "+ user.created  created",
+        "~ user.deleted  description",
+    ]
+    assert store.created == [wanted()]
+    assert store.types["user.created"] == held()
+
+
+def test_a_field_svix_does_not_keep_as_sent_is_reported() -> None:
+    store = FakeStore([held(description="Old words.")], keeps_groups=False)
+    done = list(apply(plan([wanted(), wanted("user.deleted")], store.list_all()), store))
+    # user.created: the group was not sent (only the description differed), so nothing to say.
+    assert [(t.name, t.not_kept) for t in done] == [
+        ("user.created", ()),
+        ("user.deleted", ("group",)),
+    ]
+
+
+def test_wanted_types_refuse_a_schema_that_is_no_json_schema() -> None:
+    spec = {"type": "object", "properties": {"type": {"type": "string"}}, "required": "type"}
+    entries = (CatalogueEntry("user.created", "A user was created.", "user", None, False),)
+    catalogue = Catalogue(Path("catalogue/event-types.toml"), entries)
+    with pytest.raises(
+        CatalogueError,
+        match=r"spec\.json: the schema built for user\.created is "
+        r"not a JSON Schema draft 7, which Svix refuses \(required: ",
+    ):
+        wanted_types(catalogue, spec, spec_path=Path("spec.json"))
