@@ -4,13 +4,12 @@ Svix emulator, reading the repository's catalogue (or a copy of it, edited)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from svix import Svix, SvixOptions
+from svix import Svix
 from svix.api import EventTypeDeleteOptions, EventTypeIn
 
 from tests.support import SHARED, run_python
@@ -21,22 +20,8 @@ from tests.support.event_types_sync import (
     held,
     summary,
     sync,
-    write_spec,
 )
 from tests.support.svix_proxy import SvixProxy, rate_limited
-
-
-@pytest.fixture
-def env(relay_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return {**relay_env, "RELAY_EVENT_SPEC": str(write_spec(tmp_path))}
-
-
-@pytest.fixture
-def sdk(svix: Any) -> Iterator[Svix]:
-    """Svix as someone else sees it: to archive a type by hand, or create one of its own."""
-    client = Svix(svix.token, SvixOptions(server_url=svix.url, retry_schedule=[]))
-    yield client
-    client._httpx_client.close()
 
 
 @pytest.fixture

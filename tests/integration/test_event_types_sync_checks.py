@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 
 from tests.support.event_types_sync import (
     CATALOGUE_NAMES,
@@ -19,11 +18,6 @@ from tests.support.event_types_sync import (
     sync,
     write_spec,
 )
-
-
-@pytest.fixture
-def env(relay_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return {**relay_env, "RELAY_EVENT_SPEC": str(write_spec(tmp_path))}
 
 
 def test_a_spec_that_is_no_json_schema_exits_2_and_changes_nothing(

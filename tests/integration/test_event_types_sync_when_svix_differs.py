@@ -8,12 +8,11 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from svix import Svix, SvixOptions
+from svix import Svix
 from svix.api import EventTypeDeleteOptions, EventTypeIn
 
 from tests.support.event_types_sync import (
@@ -23,22 +22,8 @@ from tests.support.event_types_sync import (
     held,
     summary,
     sync,
-    write_spec,
 )
 from tests.support.svix_proxy import Answer, Call, SvixProxy, rate_limited
-
-
-@pytest.fixture
-def env(relay_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    return {**relay_env, "RELAY_EVENT_SPEC": str(write_spec(tmp_path))}
-
-
-@pytest.fixture
-def sdk(svix: Any) -> Iterator[Svix]:
-    """Svix as someone else sees it, changing types while a sync runs."""
-    client = Svix(svix.token, SvixOptions(server_url=svix.url, retry_schedule=[]))
-    yield client
-    client._httpx_client.close()
 
 
 def listed_types(call: Call, body: Any) -> list[dict[str, Any]]:
