@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from relay.core.errors import SettingsError
@@ -133,3 +135,51 @@ def test_event_types_are_created_unless_switched_off():
     assert load_settings({"SVIX_AUTH_TOKEN": "t"}).create_event_types is True
     off = load_settings({"SVIX_AUTH_TOKEN": "t", "RELAY_CREATE_EVENT_TYPES": "false"})
     assert off.create_event_types is False
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The process environment without any of the relay's variables, whatever their case."""
+    for name in list(os.environ):
+        if name.upper().startswith(("SVIX_", "RELAY_", "GOOGLE_")):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_the_process_environment_is_read_like_a_mapping(environment: pytest.MonkeyPatch):
+    environment.setenv("SVIX_AUTH_TOKEN", "sk_env")
+    environment.setenv("RELAY_MAX_IN_FLIGHT", "7")
+    environment.setenv("RELAY_PUSH_AUDIENCE", "https://relay.example")
+    environment.setenv("RELAY_PUSH_SERVICE_ACCOUNTS", "a@p.iam.gserviceaccount.com, *x")
+    environment.setenv("NOT_RELAY_MAX_EVENTS_PER_REQUEST", "0")
+    settings = load_settings()
+    assert settings.svix_auth_token.get_secret_value() == "sk_env"
+    assert settings.max_in_flight == 7
+    assert settings.push_service_accounts == {"a@p.iam.gserviceaccount.com", "*x"}
+    assert settings.max_events_per_request == 1000
+
+
+def test_a_variable_is_read_whatever_the_case_of_its_name(environment: pytest.MonkeyPatch):
+    environment.setenv("svix_auth_token", "sk_lower")
+    environment.setenv("Relay_Log_Level", "DEBUG")
+    settings = load_settings()
+    assert settings.svix_auth_token.get_secret_value() == "sk_lower"
+    assert settings.log_level == "DEBUG"
+
+
+def test_the_environment_gets_the_same_errors_as_a_mapping(environment: pytest.MonkeyPatch):
+    with pytest.raises(SettingsError) as missing:
+        load_settings()
+    assert str(missing.value) == (
+        "invalid relay configuration: SVIX_AUTH_TOKEN is required but not set"
+    )
+    environment.setenv("SVIX_AUTH_TOKEN", "sk_env")
+    environment.setenv("RELAY_TIME_BUDGET_SECONDS", "soon")
+    environment.setenv("RELAY_LOG_FORMAT", "xml")
+    with pytest.raises(SettingsError) as invalid:
+        load_settings()
+    assert str(invalid.value) == (
+        "invalid relay configuration: RELAY_TIME_BUDGET_SECONDS is invalid: Input should be a "
+        "valid number, unable to parse string as a number; RELAY_LOG_FORMAT is invalid: Input "
+        "should be 'json' or 'text'"
+    )
