@@ -34,7 +34,7 @@ def decode_json(data: bytes, *, max_items: int | None = None) -> Any:
     """
     try:
         # What json.loads does with bytes, with one decoder made once rather than per call.
-        text = data.decode(json.detect_encoding(data), "surrogatepass")
+        text = data.decode(_encoding(data), "surrogatepass")
         start = _space_end(text, 0)
         if max_items is not None and text.startswith("[", start):
             return _decode_array(text, start + 1, max_items)
@@ -43,6 +43,14 @@ def decode_json(data: bytes, *, max_items: int | None = None) -> Any:
         raise NotJson("nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise NotJson(str(exc)) from None
+
+
+def _encoding(data: bytes) -> str:
+    """json.detect_encoding's answer, at once for what almost every body starts with: `{` or `[`
+    (never the start of a BOM) not followed by a zero byte (which would make it UTF-16/32)."""
+    if data.startswith((b"{", b"[")) and data[1:2] != b"\x00":
+        return "utf-8"
+    return json.detect_encoding(data)
 
 
 def _decode_array(text: str, index: int, max_items: int) -> list[Any]:

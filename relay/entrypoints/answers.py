@@ -9,7 +9,6 @@ dead-letter topic after the last attempt).
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,15 +37,19 @@ def answer_for(result: BatchResult) -> Answer:
             error = f"{result.unreadable}; and parking it failed: {result.parking_failed}"
             return Answer(503, {"error": error})
         return Answer(400, {"error": result.unreadable})
-    results = result.events
-    counts = Counter(event.outcome.value for event in results)
+    # One pass over the events: an answer is written for every push, most of them of one event.
+    counts: dict[str, int] = {}
+    by_outcome: dict[Outcome, list[EventResult]] = {}
+    for event in result.events:
+        counts[event.outcome.value] = counts.get(event.outcome.value, 0) + 1
+        by_outcome.setdefault(event.outcome, []).append(event)
     body: dict[str, Any] = {
-        "counts": dict(counts),
-        "events": [event.as_json() for event in results],
+        "counts": counts,
+        "events": [event.as_json() for event in result.events],
     }
-    failed = [r for r in results if r.outcome is Outcome.FAILED]
-    limited = [r for r in results if r.outcome is Outcome.RATE_LIMITED]
-    rejected = [r for r in results if r.outcome is Outcome.REJECTED]
+    failed = by_outcome.get(Outcome.FAILED)
+    limited = by_outcome.get(Outcome.RATE_LIMITED)
+    rejected = by_outcome.get(Outcome.REJECTED)
     if failed:
         body["error"] = _first_reasons("Svix is unavailable, retry later", failed)
         return Answer(503, body)

@@ -6,8 +6,11 @@ import base64
 import json
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from relay.core.errors import MalformedRequest, RequestTooLarge
+from relay.core.jsontext import _encoding
 from relay.pubsub.push import read_request
 from tests.support import own_events, push_envelope
 
@@ -149,3 +152,15 @@ def test_lone_surrogates_still_get_a_stable_derived_id():
     first = read(raw.encode()).events[0].event_id
     assert first == read(raw.encode()).events[0].event_id
     assert first.startswith("evt_derived_")
+
+
+@given(
+    st.binary(max_size=6)
+    | st.lists(st.sampled_from(list(b"{[ \x00\xff\xfe\xef\xbb\xbf")), max_size=6).map(bytes)
+)
+@example(b"{\x00")
+@example(b"[\x00\x00\x00")
+@example(b"{\x00a")
+def test_bodies_are_decoded_in_the_encoding_json_detects(data: bytes):
+    # A shortcut takes `{` and `[` for UTF-8 at once: it must agree with json's own detection.
+    assert _encoding(data) == json.detect_encoding(data)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 
 import pytest
 
 from relay.delivery.ports import ParkedEvent
-from relay.logs import configure_logging, fields, log, trace_of
+from relay.logs import TRACE_FIELD, configure_logging, fields, log, trace_of, write_fields
 from relay.pubsub.parking import publish_attributes
 
 SECRET = "sk_live_secret.eu"
@@ -92,3 +94,69 @@ def test_parking_attributes_stay_within_pubsubs_limits():
     assert attributes["relay_event_id"].startswith("sha256:")
     short = publish_attributes(ParkedEvent(b"{}", reason="no type", event_id="evt_1"))
     assert short == {"relay_parked_reason": "no type", "relay_event_id": "evt_1"}
+
+
+LINE_FIELDS = {
+    "event_id": "evt_1",
+    "outcome": "delivered",
+    "attempts": 1,
+    "latency_ms": 31.2,
+    "gone": None,
+    "reason": f"carries {SECRET}",
+    "odd": "evt_\ud800 é",
+    TRACE_FIELD: "projects/p/traces/105445aa",
+}
+
+
+def _without_time(line: str) -> str:
+    return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", "<time>", line)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_the_per_event_line_is_the_line_the_logging_machinery_writes(fmt: str, capsys: Any):
+    configure_logging(fmt=fmt, level="INFO", secrets=[SECRET])
+    capsys.readouterr()
+    write_fields(logging.WARNING, f"event evt_1 delivered with {SECRET}", LINE_FIELDS)
+    log.warning(f"event evt_1 delivered with {SECRET}", extra=fields(**LINE_FIELDS))
+    direct, standard = capsys.readouterr().out.splitlines()
+    assert _without_time(direct) == _without_time(standard)
+    assert SECRET not in direct
+    if fmt == "json":
+        line = json.loads(direct)
+        assert line["severity"] == "WARNING"
+        assert line["logger"] == "relay"
+        assert "gone" not in line
+
+
+def test_the_per_event_line_keeps_to_the_level(capsys: Any):
+    configure_logging(fmt="json", level="ERROR", secrets=[SECRET])
+    capsys.readouterr()
+    write_fields(logging.INFO, "event evt_1 delivered", LINE_FIELDS)
+    assert capsys.readouterr().out == ""
+    write_fields(logging.ERROR, "event evt_1 rejected", LINE_FIELDS)
+    assert json.loads(capsys.readouterr().out)["severity"] == "ERROR"
+
+
+class Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_with_another_handler_the_per_event_line_is_an_ordinary_record(capsys: Any):
+    configure_logging(fmt="json", level="INFO", secrets=[SECRET])
+    collected = Collected()
+    log.addHandler(collected)
+    try:
+        capsys.readouterr()
+        write_fields(logging.INFO, "event evt_1 delivered", LINE_FIELDS)
+    finally:
+        log.removeHandler(collected)
+    (record,) = collected.records
+    assert record.getMessage() == "event evt_1 delivered"
+    assert record.fields["event_id"] == "evt_1"  # type: ignore[attr-defined]
+    assert "gone" not in record.fields  # type: ignore[attr-defined]
+    assert json.loads(capsys.readouterr().out)["event_id"] == "evt_1"
