@@ -12,12 +12,10 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
-import pydantic
-from pydantic.alias_generators import to_camel
+from pydantic_core import SchemaValidator, core_schema
 
 from relay.core.errors import (
     NotSvixAnswer,
@@ -180,39 +178,57 @@ def unconfirmed_conflict(conflict: str, svix_event_id: str, lookup_status: int) 
 SVIX_SDK_VERSION = "2.9.1"
 
 
-class MessageOutFields(pydantic.BaseModel):
-    """svix.api.MessageOut's fields and config, so that the direct sender reads an answer as the
-    SDK does without importing it (tests/test_sender_contract.py checks the two agree)."""
+def _field(schema: core_schema.CoreSchema, alias: str, *, required: bool = True) -> Any:
+    if not required:
+        schema = core_schema.with_default_schema(core_schema.nullable_schema(schema), default=None)
+    return core_schema.model_field(schema, validation_alias=alias)
 
-    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
-    event_id: str | None = None
-    event_type: str
-    payload: dict[str, Any]
-    channels: list[str] | None = None
-    id: str
-    timestamp: datetime
-    tags: list[str] | None = None
-    deliver_at: datetime | None = None
+_TEXTS = core_schema.list_schema(core_schema.str_schema())
+_WHEN = core_schema.datetime_schema(microseconds_precision="truncate")
+# svix.api.MessageOut's fields, aliases and config, as pydantic-core checks them, so that the
+# direct sender reads an answer as the SDK does without importing it, nor pydantic's models (a
+# quarter of the cold start): tests/integration/test_sender_contract.py holds it to the SDK.
+MESSAGE_OUT_FIELDS: dict[str, Any] = {
+    "event_id": _field(core_schema.str_schema(), "eventId", required=False),
+    "event_type": _field(core_schema.str_schema(), "eventType"),
+    "payload": _field(
+        core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema()), "payload"
+    ),
+    "channels": _field(_TEXTS, "channels", required=False),
+    "id": _field(core_schema.str_schema(), "id"),
+    "timestamp": _field(_WHEN, "timestamp"),
+    "tags": _field(_TEXTS, "tags", required=False),
+    "deliver_at": _field(_WHEN, "deliverAt", required=False),
+}
+_MESSAGE_OUT = SchemaValidator(
+    core_schema.model_fields_schema(MESSAGE_OUT_FIELDS),
+    core_schema.CoreConfig(validate_by_alias=True, validate_by_name=True),
+)
+
+
+def _message_out(body: bytes) -> dict[str, Any] | None:
+    try:
+        fields: dict[str, Any] = _MESSAGE_OUT.validate_json(body)[0]
+    except ValueError:
+        return None
+    return fields
 
 
 def created_message_id(body: bytes) -> str | None:
     """The message id in a 2xx answer, read as the SDK's MessageOut reads it; None when the body
     is not a message, or names none (an empty id)."""
-    try:
-        return MessageOutFields.model_validate_json(body).id or None
-    except ValueError:
-        return None
+    found = _message_out(body)
+    return (found["id"] or None) if found is not None else None
 
 
 def found_message_id(body: bytes, svix_event_id: str) -> str | None:
     """The id of the message a look-up by eventId found, only when it is the message with that
     eventId: Svix looks messages up by id or eventId alike."""
-    try:
-        found = MessageOutFields.model_validate_json(body)
-    except ValueError:
+    found = _message_out(body)
+    if found is None or not found["id"] or found["event_id"] != svix_event_id:
         return None
-    return found.id if found.id and found.event_id == svix_event_id else None
+    return str(found["id"])
 
 
 def look_up_failure(status: int, body: bytes, headers: Mapping[str, str]) -> NoReturn:
