@@ -6,9 +6,12 @@ from __future__ import annotations
 import contextlib
 import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -378,11 +381,25 @@ def _cold_start(
     }
 
 
+def compile_sources(*paths: Path) -> None:
+    """Byte-compile the functions' own sources, as the Cloud Functions buildpack does at deploy
+    (`python3 -m compileall -f -q .`): a deployed instance never compiles them at start. Where
+    bytecode is not written (PYTHONDONTWRITEBYTECODE, as on these machines), every cold start
+    here would otherwise compile all of the relay (about 55 ms) and hello-world nothing."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-f", *map(str, paths)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
 def coldstart(ctx: Context) -> dict[str, Any]:
     """Process start to the first 200 for a push, relay against hello-world and hello-svix.
 
     The variants take turns so that background noise spreads over all of them."""
     config = ctx.config
+    compile_sources(RELAY_SOURCE, ROOT / "relay", HELLO_SOURCE.parent, HELLO_SVIX_SOURCE.parent)
     variants = {
         "relay": (RELAY_SOURCE, "relay", ctx.relay_env()),
         "hello": (HELLO_SOURCE, "hello", config.function_env()),
@@ -416,6 +433,10 @@ def coldstart(ctx: Context) -> dict[str, Any]:
     svix_min = out["hello_svix"]["first_answer_ms_min"]
     out["ratio_to_hello_svix_of_minimums"] = (
         round(relay_min / svix_min, 2) if relay_min and svix_min else None
+    )
+    hello_min = out["hello"]["first_answer_ms_min"]
+    out["ratio_to_hello_of_minimums"] = (
+        round(relay_min / hello_min, 2) if relay_min and hello_min else None
     )
     out["imports"] = importtime.measure(ROOT, ctx.relay_env()).as_json()
     return out
