@@ -60,7 +60,10 @@ def trace_of(header: str | None, project: str | None) -> str | None:
     return f"projects/{project}/traces/{trace_id}"
 
 
-class CloudLoggingFormatter(logging.Formatter):
+class _LineFormatter(logging.Formatter):
+    """A record as one line; `line` is also what the fast path (`write_fields`) writes with,
+    without a LogRecord, so both paths give the same bytes."""
+
     def format(self, record: logging.LogRecord) -> str:
         extra = getattr(record, FIELDS, None)
         stack = self.formatException(record.exc_info) if record.exc_info else None
@@ -73,6 +76,19 @@ class CloudLoggingFormatter(logging.Formatter):
             stack,
         )
 
+    def line(
+        self,
+        logger: str,
+        severity: str,
+        message: str,
+        created: float,
+        extra: Mapping[str, Any] | None,
+        stack: str | None = None,
+    ) -> str:
+        raise NotImplementedError
+
+
+class CloudLoggingFormatter(_LineFormatter):
     def line(
         self,
         logger: str,
@@ -96,19 +112,7 @@ class CloudLoggingFormatter(logging.Formatter):
         return _JSON.encode(entry)
 
 
-class TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        extra = getattr(record, FIELDS, None)
-        stack = self.formatException(record.exc_info) if record.exc_info else None
-        return self.line(
-            record.name,
-            record.levelname,
-            record.getMessage(),
-            record.created,
-            extra if isinstance(extra, Mapping) else None,
-            stack,
-        )
-
+class TextFormatter(_LineFormatter):
     def line(
         self,
         logger: str,
@@ -156,14 +160,14 @@ class StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def writes_directly(self) -> bool:
         """Whether `write` makes the same line as the logging machinery would: one of ours
         formats it, and no filter stands in the way."""
-        ours = isinstance(self.formatter, CloudLoggingFormatter | TextFormatter)
+        ours = isinstance(self.formatter, _LineFormatter)
         return ours and not self.filters
 
     def write(self, logger: str, level: int, message: str, extra: Mapping[str, Any]) -> None:
         """The line `format` writes for a record of this logger, level, message and fields,
         written as `emit` writes it (one write and a flush under the handler's lock)."""
         formatter = self.formatter
-        assert isinstance(formatter, CloudLoggingFormatter | TextFormatter)
+        assert isinstance(formatter, _LineFormatter)
         if level < self.level:
             return
         text = formatter.line(logger, logging.getLevelName(level), message, time.time(), extra)
