@@ -10,7 +10,6 @@ model it replaced.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -84,11 +83,6 @@ class Settings:
     channels: str | None = None
     # Create, once per instance, the Svix event type of an event whose type the catalogue lacks.
     create_event_types: bool = True
-
-    def model_copy(self, *, update: Mapping[str, Any]) -> Settings:
-        """A copy with some settings changed, unchecked (as pydantic's `model_copy`, which the
-        tools call)."""
-        return dataclasses.replace(self, **update)
 
 
 # ---- the checks, each after the variable's type ----------------------------------------------

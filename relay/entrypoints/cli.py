@@ -4,6 +4,7 @@ the same environment variables as the function (SVIX_AUTH_TOKEN, SVIX_SERVER_URL
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -135,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     # Replay never parks: parking into the topic it may be reading from would loop.
-    relay = build_relay(settings.model_copy(update={"parking_topic": None}))
+    relay = build_relay(dataclasses.replace(settings, parking_topic=None))
     svix = build_svix_reader(settings)
     try:
         if args.file:
