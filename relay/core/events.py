@@ -63,7 +63,9 @@ _FIELDS: tuple[tuple[str, type], ...] = (
     ("actor", dict),
 )
 _KEYS = tuple(key for key, _ in _FIELDS)
-_KINDS = tuple(kind for _, kind in _FIELDS)
+# Each field's type, or null: what `isinstance` takes for a field that may be absent. Checked
+# with `map`, so that a valid event's dozen checks run without a Python loop.
+_KINDS_OR_NULL = tuple((kind, type(None)) for _, kind in _FIELDS)
 _ID, _TYPE, _PREVIOUS_DATA = 1, 2, 10
 _SHOULD_BE: dict[type, str] = {
     str: "Input should be a valid string",
@@ -84,12 +86,11 @@ def parse_event(raw: object) -> GigsEvent:
         raise InvalidEvent(f"an event must be a JSON object, got {json_kind(raw)}")
     if not "".join(raw).isascii():  # one look at every key: they are almost always ASCII
         _check_keys(raw)
-    values: list[Any] = [raw.get(key) for key in _KEYS]
+    values: list[Any] = list(map(raw.get, _KEYS))
     if "previous_data" in raw and "previousData" not in raw:
         values[_PREVIOUS_DATA] = raw["previous_data"]  # the field's own name, which the model took
-    for value, kind in zip(values, _KINDS, strict=True):
-        if value is not None and not isinstance(value, kind):
-            raise InvalidEvent(_first_problem(raw))
+    if not all(map(isinstance, values, _KINDS_OR_NULL)):
+        raise InvalidEvent(_first_problem(raw))
     # After the others: they are all fine, so a problem with the type is the first.
     values[_TYPE] = event_type_name(_checked_type(raw, values[_TYPE]))
     values[_ID] = values[_ID] or None  # a blank id is no id
@@ -146,11 +147,16 @@ def _is_unicode(text: str) -> bool:
 def public_payload(raw: dict[str, Any]) -> dict[str, Any]:
     """The event as a customer sees it: the original object, minus internal fields, with the
     customer-facing type name. This is the one place that decides what leaves the platform."""
-    payload = {
-        key: value
-        for key, value in raw.items()
-        if key not in INTERNAL_FIELDS and not key.startswith("_")
-    }
+    # Strategy: almost every event has no internal field, so the common case is one copy and two
+    # looks at the keys in C; only an event with one is filtered key by key.
+    if INTERNAL_FIELDS.isdisjoint(raw) and "\x00_" not in "\x00" + "\x00".join(raw):
+        payload = dict(raw)
+    else:
+        payload = {
+            key: value
+            for key, value in raw.items()
+            if key not in INTERNAL_FIELDS and not key.startswith("_")
+        }
     if isinstance(payload.get("type"), str):
         payload["type"] = event_type_name(payload["type"])
     return payload

@@ -6,10 +6,12 @@ import copy
 import hashlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from relay.core.batch import IncomingEvent
 from relay.core.errors import InvalidEvent, PayloadTooLarge
-from relay.core.events import parse_event, public_payload
+from relay.core.events import INTERNAL_FIELDS, parse_event, public_payload
 from relay.core.ids import SVIX_ID_PATTERN
 from relay.core.messages import MAX_PAYLOAD_BYTES, idempotency_key, svix_event_id, to_message
 from tests.support import own_events
@@ -56,6 +58,27 @@ def test_public_payload_does_not_change_the_event_it_reads():
     raw = copy.deepcopy(EVENTS["subscription-activated-prefixed"])
     public_payload(raw)
     assert raw == EVENTS["subscription-activated-prefixed"]
+
+
+# Keys near the edges of the rule: internal names, a leading "_", and the separator the
+# common-case check joins keys with.
+_KEYS = st.one_of(
+    st.sampled_from(
+        [*sorted(INTERNAL_FIELDS), "_", "_x", "x_", "type", "\x00", "\x00_", "a\x00_b"]
+    ),
+    st.text(max_size=6),
+)
+
+
+@given(st.dictionaries(_KEYS, st.integers(), max_size=8), st.sampled_from(["x", "com.gigs.x"]))
+def test_the_public_payload_is_the_event_minus_internal_and_underscore_fields(raw, kind):
+    raw = {**raw, "type": kind}
+    before = dict(raw)
+    payload = public_payload(raw)
+    kept = [k for k in raw if k not in INTERNAL_FIELDS and not k.startswith("_")]
+    assert list(payload) == kept  # in the event's own order
+    assert payload["type"] == "x"
+    assert raw == before  # the event itself is left as it came
 
 
 def test_the_idempotency_key_is_deterministic_per_application_and_event():
