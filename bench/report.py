@@ -220,6 +220,25 @@ def render(results: dict[str, Any], config: dict[str, Any]) -> str:
                     *judged("cpu_forward"),
                 )
             )
+        if cpu.get("forward_cpu_seconds_per_1000") and cpu.get("lean_cpu_seconds_per_1000"):
+            # Not judged: where the relay stands between a bare call and the least a relay does.
+            lean = cpu["lean_cpu_seconds_per_1000"]
+            lines.append(
+                _figure(
+                    "CPU s per 1,000 (reference: the least a relay does, no checks)",
+                    _fmt(cpu["relay_cpu_seconds_per_1000"], 3),
+                    _fmt(lean, 3),
+                    _fmt(cpu["relay_cpu_seconds_per_1000"] / lean, 2),
+                )
+            )
+            lines.append(
+                _figure(
+                    "the least a relay does, against the bare http.client call",
+                    _fmt(lean, 3),
+                    _fmt(cpu["forward_cpu_seconds_per_1000"], 3),
+                    _fmt(lean / cpu["forward_cpu_seconds_per_1000"], 2),
+                )
+            )
         floor_client = _get(results, "throughput", "floor")
         if floor_client and floor_client.get("ok"):
             per_1000 = floor_client["load_generator_cpu_seconds"] / floor_client["ok"] * 1000

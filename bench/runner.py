@@ -87,6 +87,8 @@ def run(config: BenchConfig) -> dict[str, Any]:
             hello = _median_run([scenarios.hello_load(ctx) for _ in range(config.load_repeats)])
             _say("2 reference: a function making one plain HTTP call to Svix, same load")
             forward = _median_run([scenarios.forward_load(ctx) for _ in range(config.load_repeats)])
+            _say("2 reference: the least any relay does (parse, one call, one line), same load")
+            lean = _median_run([scenarios.lean_load(ctx) for _ in range(config.load_repeats)])
             relay_cpu = relay_figures["server_cpu_seconds_per_1000"]
             hello_cpu = hello["server_cpu_seconds_per_1000"]
             results["cpu"] = {
@@ -94,9 +96,11 @@ def run(config: BenchConfig) -> dict[str, Any]:
                 "hello_cpu_seconds_per_1000": hello_cpu,
                 "ratio": round(relay_cpu / hello_cpu, 2) if relay_cpu and hello_cpu else None,
                 "forward_cpu_seconds_per_1000": forward["server_cpu_seconds_per_1000"],
+                "lean_cpu_seconds_per_1000": lean["server_cpu_seconds_per_1000"],
                 "relay": relay_figures,
                 "hello": hello,
                 "forward": forward,
+                "lean": lean,
             }
         if config.wants("coldstart"):
             _say(f"5 cold start: relay, hello, hello+svix, {config.coldstart_repeats} times each")

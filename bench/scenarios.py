@@ -33,6 +33,7 @@ RELAY_SOURCE = ROOT / "main.py"
 HELLO_SOURCE = BENCH_DIR / "hello" / "main.py"
 HELLO_SVIX_SOURCE = BENCH_DIR / "hello_svix" / "main.py"
 FORWARD_SOURCE = BENCH_DIR / "hello_forward" / "main.py"
+LEAN_SOURCE = BENCH_DIR / "hello_relay" / "main.py"
 # Nothing should take this long; a scenario past it stops repeating and says so.
 SCENARIO_DEADLINE_SECONDS = 120.0
 
@@ -232,14 +233,29 @@ def hello_load(ctx: Context) -> dict[str, Any]:
 def forward_load(ctx: Context) -> dict[str, Any]:
     """A function that makes one plain HTTP call to Svix per request, under the same load: the
     CPU any relay pays for its one Svix call, before parsing, models and logging."""
+    return _reference_load(ctx, "forward", FORWARD_SOURCE, "hello_forward", log=False)
+
+
+def lean_load(ctx: Context) -> dict[str, Any]:
+    """The least any relay does (read the push, write the body, one call with the relay's HTTP
+    client, one log line, a JSON answer; no checks), under the same load: what the relay's
+    checks and bookkeeping cost is the distance to it."""
+    return _reference_load(ctx, "lean", LEAN_SOURCE, "hello_relay", log=True)
+
+
+def _reference_load(
+    ctx: Context, name: str, source: Path, target: str, *, log: bool
+) -> dict[str, Any]:
     ctx.emulator.reset()
     env = {
         **ctx.config.function_env(),
         "SVIX_SERVER_URL": ctx.emulator.url,
         "SVIX_AUTH_TOKEN": ctx.emulator.token,
     }
-    with running_function("forward", FORWARD_SOURCE, "hello_forward", env, log_path=None) as fwd:
-        result, window = _loaded(ctx, _poster(ctx, fwd, "forward"), fwd.pid)
+    # A function that logs writes to a file, as the relay does in the benchmark.
+    log_path = RESULTS_DIR / f"{name}.log" if log else None
+    with running_function(name, source, target, env, log_path=log_path) as server:
+        result, window = _loaded(ctx, _poster(ctx, server, name), server.pid)
         figures = _load_figures(result, window, (200,))
     return figures
 
