@@ -13,6 +13,7 @@ from typing import Any
 from bench import ratelimit, scenarios
 from bench.config import EVENTS_DIR, RESULTS_DIR, ROOT, BenchConfig
 from bench.events import EventFactory
+from bench.processes import FunctionServer
 from bench.report import render, targets, write_json
 from svix_emulator.testing import start_emulator
 
@@ -48,6 +49,24 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+def _take_turns(
+    ctx: scenarios.Context,
+    config: BenchConfig,
+    relay: FunctionServer,
+    windows: dict[str, list[dict[str, Any]]],
+) -> None:
+    """One window of the relay, then one of each reference its targets compare it with."""
+    turn: dict[str, Any] = {"relay": lambda: scenarios.relay_load(ctx, relay)}
+    if config.wants("throughput"):
+        turn["floor"] = lambda: scenarios.floor(ctx)  # the svix SDK straight to the emulator
+    if config.wants("cpu"):
+        turn["hello"] = lambda: scenarios.hello_load(ctx)
+        turn["forward"] = lambda: scenarios.forward_load(ctx)  # one bare http.client call
+        turn["lean"] = lambda: scenarios.lean_load(ctx)  # the least a relay does
+    for name, window in turn.items():
+        windows.setdefault(name, []).append(window())
+
+
 def run(config: BenchConfig) -> dict[str, Any]:
     started = time.monotonic()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -58,18 +77,22 @@ def run(config: BenchConfig) -> dict[str, Any]:
     with start_emulator(seed=7, latency_ms=round(config.latency_ms)) as emulator:
         ctx = scenarios.Context(config, events, emulator)
         relay_figures: dict[str, Any] | None = None
+        windows: dict[str, list[dict[str, Any]]] = {}
         needs_relay = ("throughput", "cpu", "batch")
         if config.profile or any(config.wants(s) for s in needs_relay):
             _say(f"relay under functions-framework/gunicorn, THREADS={config.threads}")
             with ctx.relay() as relay:
                 if config.wants("throughput") or config.wants("cpu"):
-                    _say(
-                        f"1/2 relay: {config.clients} clients for {config.seconds:g} s, "
-                        f"{config.load_repeats} times"
-                    )
-                    relay_figures = _median_run(
-                        [scenarios.relay_load(ctx, relay) for _ in range(config.load_repeats)]
-                    )
+                    # Strategy: the relay's windows and its references' take turns, so that
+                    # a neighbour's burst on a shared machine falls on all of them alike
+                    # rather than on whichever happened to run then.
+                    for turn in range(config.load_repeats):
+                        _say(
+                            f"1/2 window {turn + 1} of {config.load_repeats}: relay, then its "
+                            f"references ({config.clients} clients, {config.seconds:g} s each)"
+                        )
+                        _take_turns(ctx, config, relay, windows)
+                    relay_figures = _median_run(windows["relay"])
                 if config.profile:
                     _say("profile: the relay under the same load with py-spy attached")
                     results["profile"] = scenarios.profiled_relay_load(ctx, relay)
@@ -79,16 +102,11 @@ def run(config: BenchConfig) -> dict[str, Any]:
         if config.wants("ratelimit"):
             results["ratelimit"] = ratelimit.run_all(config, events, emulator, _say)
         if config.wants("throughput") and relay_figures is not None:
-            _say(f"1 floor: svix SDK straight to the emulator, {config.clients} threads")
-            floor = _median_run([scenarios.floor(ctx) for _ in range(config.load_repeats)])
-            results["throughput"] = {"relay": relay_figures, "floor": floor}
+            results["throughput"] = {"relay": relay_figures, "floor": _median_run(windows["floor"])}
         if config.wants("cpu") and relay_figures is not None:
-            _say("2 hello-world under the same load")
-            hello = _median_run([scenarios.hello_load(ctx) for _ in range(config.load_repeats)])
-            _say("2 reference: a function making one plain HTTP call to Svix, same load")
-            forward = _median_run([scenarios.forward_load(ctx) for _ in range(config.load_repeats)])
-            _say("2 reference: the least any relay does (parse, one call, one line), same load")
-            lean = _median_run([scenarios.lean_load(ctx) for _ in range(config.load_repeats)])
+            hello = _median_run(windows["hello"])
+            forward = _median_run(windows["forward"])
+            lean = _median_run(windows["lean"])
             relay_cpu = relay_figures["server_cpu_seconds_per_1000"]
             hello_cpu = hello["server_cpu_seconds_per_1000"]
             results["cpu"] = {
