@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import IO
 
 import flask
-from werkzeug.wsgi import get_content_length
 
 from relay.bootstrap import Application
 from relay.core.errors import MalformedRequest, PushAuthError, PushAuthUnavailable, RequestTooLarge
@@ -50,12 +48,12 @@ def _answer(app: Application, request: flask.Request) -> Answer:
             return Answer(401, {"error": f"unauthorized: {exc}"})
 
     limit = app.settings.max_request_bytes
-    # werkzeug's own reading of the length, from the environ: Request.content_length gets there
-    # through two header look-ups, a third of the edge's CPU for one number.
-    length = get_content_length(request.environ)
-    if length is not None and length > limit:
-        return _too_large(length, limit)
-    body = _body_stream(request).read(limit + 1)
+    if request.content_length is not None and request.content_length > limit:
+        return _too_large(request.content_length, limit)
+    # Strategy: `request.stream`, not the server's stream straight from the environ: that
+    # measured 5 us cheaper alone, but functions-framework reads the rest of every request
+    # through `request.stream` after the answer (its after-request hook), so the saving went.
+    body = request.stream.read(limit + 1)
     if len(body) > limit:
         return _too_large(len(body), limit)
     try:
@@ -67,17 +65,6 @@ def _answer(app: Application, request: flask.Request) -> Answer:
         return Answer(413, {"error": str(exc)})
     trace = trace_of(request.headers.get("X-Cloud-Trace-Context"), app.settings.gcp_project)
     return answer_for(app.relay.handle(batch, trace=trace))
-
-
-def _body_stream(request: flask.Request) -> IO[bytes]:
-    """What `request.stream` is when the server bounds the body itself (gunicorn, Cloud
-    Functions: `wsgi.input_terminated`) and Flask sets no limit: the server's stream, without
-    the property chain that finds it. Anywhere else, `request.stream`."""
-    environ = request.environ
-    if "wsgi.input_terminated" in environ and request.max_content_length is None:
-        stream: IO[bytes] = environ["wsgi.input"]
-        return stream
-    return request.stream
 
 
 def _too_large(size: int, limit: int) -> Answer:
