@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import http.client
 import re
 import socket
 import ssl
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import urlsplit
 
 from relay.svix.http11 import Http11Connection
+from tests.support.svix_proxy import Answer, Call, SvixProxy
 
 # A handler gets the accepted socket and the request bytes it read; it writes what it likes.
 Handler = Callable[[socket.socket, bytes], None]
@@ -85,55 +82,25 @@ def client(server: ScriptedServer, timeout: float = 2.0, **kwargs: object) -> Ht
     return Http11Connection("127.0.0.1", server.port, timeout=timeout, **kwargs)  # type: ignore[arg-type]
 
 
-class LookupsFail:
+class LookupsFail(SvixProxy):
     """A proxy in front of the emulator that answers 500 to every look-up of a single message
     (GET /api/v1/app/{app}/msg/{id}) and passes everything else through."""
 
     def __init__(self, upstream: str) -> None:
-        target = urlsplit(upstream)
-        host, port = target.hostname or "127.0.0.1", target.port or 80
-        self.look_ups = 0
-        proxy = self
+        super().__init__(upstream, refuse=_fail_look_up)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else None
-                if self.command == "GET" and LOOK_UP.match(self.path):
-                    proxy.look_ups += 1
-                    status, content_type = 500, "application/json"
-                    answer = b'{"code":"server_error","detail":"Internal Server Error"}'
-                else:
-                    upstream_connection = http.client.HTTPConnection(host, port, timeout=10)
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    upstream_connection.request(self.command, self.path, body, headers)
-                    response = upstream_connection.getresponse()
-                    status, answer = response.status, response.read()
-                    content_type = response.getheader("content-type") or "application/json"
-                    upstream_connection.close()
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_POST = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+    @property
+    def look_ups(self) -> int:
+        return self.refused
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
+        self.__exit__()
+
+
+def _fail_look_up(call: Call) -> Answer | None:
+    if call.method == "GET" and LOOK_UP.match(call.path):
+        return Answer(500, b'{"code":"server_error","detail":"Internal Server Error"}')
+    return None
 
 
 def _read_request(conn: socket.socket) -> bytes | None:
