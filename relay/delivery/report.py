@@ -50,10 +50,7 @@ def event_line(
         "looked_up": result.looked_up or None,
         **lags,
     }
-    if source is not None:
-        values["pubsub_message_id"] = source.message_id
-        values["pubsub_subscription"] = source.subscription
-        values["delivery_attempt"] = source.delivery_attempt
+    values.update(source_fields(source))
     values[TRACE_FIELD] = trace
     write_fields(_LEVELS.get(result.outcome, logging.ERROR), text, values)
 
